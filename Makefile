@@ -1,0 +1,24 @@
+# Two commands: `make reproduce` (the default workflow) and `make test`.
+# Each sets up .venv itself (created if missing or stale).
+SHELL := /bin/bash
+VENV := .venv/bin
+CORES ?= 8
+
+.PHONY: setup test reproduce lint smoke
+
+setup:
+	@scripts/setup_env.sh
+
+test: setup
+	$(VENV)/ruff check darc theory tests workflow/scripts benchmarks
+	$(VENV)/python -m pytest -q
+
+reproduce: setup
+	PATH=$(CURDIR)/.venv/bin:$$PATH $(VENV)/snakemake --cores $(CORES)
+
+smoke: setup
+	PATH=$(CURDIR)/.venv/bin:$$PATH $(VENV)/snakemake --cores $(CORES) --config scale=smoke --directory runs/smoke
+
+lint: setup
+	$(VENV)/ruff check darc theory tests workflow/scripts benchmarks
+	PATH=$(CURDIR)/.venv/bin:$$PATH $(VENV)/snakemake --lint

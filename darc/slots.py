@@ -1,0 +1,118 @@
+"""Slots: the sub-modules whose output DARC may replace, and their shapes.
+
+A slot is described by a :class:`SlotSpec`. Built-in models name their slots
+(``model.slot_names(level)``); any other model names them by module path or by a
+selector. Shapes are recorded by one forward pass with hooks, so nothing here
+knows about particular architectures (or about gates).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+SLOT_KINDS = ("branch", "conv", "module")
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """What a candidate for a slot must match: its input and output shapes (batch excluded)."""
+
+    name: str
+    kind: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+    @property
+    def in_channels(self) -> int:
+        return self.in_shape[0]
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_shape[0]
+
+    @property
+    def stride(self) -> int:
+        """Spatial down-sampling factor (1 for non-spatial slots)."""
+        if len(self.in_shape) < 2 or len(self.out_shape) < 2:
+            return 1
+        return max(1, round(self.in_shape[-1] / self.out_shape[-1]))
+
+    @property
+    def shape_preserving(self) -> bool:
+        return self.in_shape == self.out_shape
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SlotSpec:
+        return cls(d["name"], d["kind"], tuple(d["in_shape"]), tuple(d["out_shape"]))
+
+
+def select_modules(model: nn.Module, selector: str | Sequence[str] | Callable[[str, nn.Module], bool]) -> list[str]:
+    """Module names chosen by a list of names/glob patterns or a predicate ``(name, module) -> bool``."""
+    names = [n for n, _ in model.named_modules() if n]
+    if callable(selector):
+        modules = dict(model.named_modules())
+        return [n for n in names if selector(n, modules[n])]
+    patterns = [selector] if isinstance(selector, str) else list(selector)
+    chosen: list[str] = []
+    for pat in patterns:
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pat)]
+        if not hits:
+            raise KeyError(
+                f"slot selector {pat!r} matches no module of {type(model).__name__}; "
+                f"module names look like {names[:5]}... (see model.named_modules())"
+            )
+        chosen.extend(h for h in hits if h not in chosen)
+    return chosen
+
+
+@torch.no_grad()
+def describe_slots(
+    model: nn.Module,
+    names: Iterable[str],
+    example_input: torch.Tensor | tuple[int, ...],
+    kind: str = "module",
+) -> list[SlotSpec]:
+    """Record the input/output shapes of the named sub-modules with one forward pass.
+
+    ``example_input`` is a tensor (batch included) or a shape without batch.
+    """
+    if kind not in SLOT_KINDS:
+        raise ValueError(f"slot kind must be one of {SLOT_KINDS}, got {kind!r}")
+    names = list(names)
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if missing:
+        raise KeyError(f"no module named {missing} in {type(model).__name__}")
+    if not isinstance(example_input, torch.Tensor):
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else "cpu"
+        example_input = torch.zeros(2, *example_input, device=device)
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    handles = []
+    for n in names:
+        def hook(mod, inp, out, n=n):
+            if n not in shapes:
+                if not isinstance(inp[0], torch.Tensor) or not isinstance(out, torch.Tensor):
+                    raise TypeError(f"slot {n!r} must take and return a single tensor")
+                shapes[n] = (tuple(inp[0].shape[1:]), tuple(out.shape[1:]))
+        handles.append(modules[n].register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        model(example_input)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    unused = [n for n in names if n not in shapes]
+    if unused:
+        raise RuntimeError(f"modules {unused} were not called in the forward pass; they cannot be slots")
+    return [SlotSpec(n, kind, *shapes[n]) for n in names]
