@@ -1,0 +1,240 @@
+"""Cheaper alternatives for a slot, in a registry.
+
+An alternative is registered with :func:`register_alternative` as a class with
+
+* ``applicable(spec, original) -> str | None``: ``None`` if it can replace this slot, else the
+  reason it cannot (used to skip it quietly in default candidate lists, or to refuse it loudly when
+  the user asked for it on that slot);
+* ``build(spec, original, init, **config) -> nn.Module``: a module with the slot's input and output
+  shapes. ``original`` is the slot's original module, used for structure and, when ``init`` is true,
+  for initialisation (``init=False`` is used when rebuilding from an architecture file, where the
+  weights come from a state dict). ``calibration`` (a batch of the slot's real inputs) may be passed
+  with ``init=True``.
+
+Users add their own the same way; see the README.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from darc.registry import Registry
+from darc.slots import SlotSpec
+
+
+class Alternative(Protocol):
+    def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None: ...
+
+    def build(self, spec: SlotSpec, original: nn.Module, init: bool, **config: Any) -> nn.Module: ...
+
+
+ALTERNATIVES: Registry[Alternative] = Registry("alternative")
+
+
+def register_alternative(name: str) -> Callable[[type], type]:
+    """Class decorator registering an alternative (an instance is stored) under ``name``."""
+
+    def deco(cls: type) -> type:
+        ALTERNATIVES.register(name)(lambda: cls())
+        return cls
+
+    return deco
+
+
+def get_alternative(name: str) -> Alternative:
+    """The registered alternative called ``name``."""
+    return ALTERNATIVES.create(name)
+
+
+def list_alternatives() -> list[str]:
+    return ALTERNATIVES.list()
+
+
+_ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.Dropout, nn.Identity, nn.Hardswish)
+
+
+def _layers(module: nn.Module) -> list[nn.Module] | None:
+    """The flat layer list of a Sequential made of convs, BNs and element-wise ops, else ``None``."""
+    if not isinstance(module, nn.Sequential):
+        return None
+    flat: list[nn.Module] = []
+    for child in module:
+        if isinstance(child, nn.Sequential):
+            sub = _layers(child)
+            if sub is None:
+                return None
+            flat.extend(sub)
+        elif isinstance(child, (nn.Conv2d, nn.BatchNorm2d, *_ELEMENTWISE)):
+            flat.append(child)
+        else:
+            return None
+    return flat
+
+
+@register_alternative("original")
+class Original:
+    """The slot's own module, unchanged."""
+
+    def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
+        return None
+
+    def build(self, spec: SlotSpec, original: nn.Module, init: bool, **config: Any) -> nn.Module:
+        return original if init else copy.deepcopy(original)
+
+
+@register_alternative("identity")
+class IdentityAlternative:
+    """Skip the slot (output = input): only where input and output shapes match. No weights."""
+
+    def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
+        if spec.kind == "branch":
+            return "a residual branch is dropped by zeroing its gates, not replaced by identity"
+        if not spec.shape_preserving:
+            return f"input shape {spec.in_shape} differs from output shape {spec.out_shape}"
+        return None
+
+    def build(self, spec: SlotSpec, original: nn.Module, init: bool, **config: Any) -> nn.Module:
+        return nn.Identity()
+
+
+@register_alternative("narrow")
+class Narrow:
+    """The original with every inner width scaled by ``ratio`` (1/2, 1/4, ...).
+
+    Works on Sequentials of Conv2d / BatchNorm2d / element-wise layers with at least two convs: the
+    output channels of every conv but the last are cut to ``ceil(ratio * width)``, keeping the
+    channels whose filters have the largest l2 norm (the following BN and conv are sliced to match).
+    """
+
+    def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
+        layers = _layers(original)
+        if layers is None:
+            return "narrow needs an nn.Sequential of Conv2d/BatchNorm2d/element-wise layers"
+        convs = [m for m in layers if isinstance(m, nn.Conv2d)]
+        if len(convs) < 2:
+            return "narrow needs at least two convs (an inner width to cut)"
+        if any(c.groups != 1 for c in convs):
+            return "narrow supports only ungrouped convs"
+        return None
+
+    def build(self, spec: SlotSpec, original: nn.Module, init: bool, ratio: float = 0.5, **config: Any) -> nn.Module:
+        reason = self.applicable(spec, original)
+        if reason:
+            raise ValueError(f"narrow cannot replace slot {spec.name!r}: {reason}")
+        layers = [copy.deepcopy(m) for m in _layers(original)]  # type: ignore[union-attr]
+        conv_idx = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d)]
+        keep: torch.Tensor | None = None  # channels kept at the current point of the chain
+        out: list[nn.Module] = []
+        for i, layer in enumerate(layers):
+            if isinstance(layer, nn.Conv2d):
+                last = i == conv_idx[-1]
+                w = layer.weight.detach()
+                if keep is not None:
+                    w = w[:, keep]
+                if last:
+                    new_keep = None
+                    out_ch = layer.out_channels
+                else:
+                    out_ch = max(1, math.ceil(ratio * layer.out_channels))
+                    norms = w.flatten(1).norm(dim=1)
+                    new_keep = torch.sort(torch.topk(norms, out_ch).indices).values
+                conv = nn.Conv2d(
+                    w.shape[1], out_ch, layer.kernel_size, layer.stride, layer.padding,
+                    layer.dilation, bias=layer.bias is not None, padding_mode=layer.padding_mode,
+                )
+                if init:
+                    with torch.no_grad():
+                        conv.weight.copy_(w if new_keep is None else w[new_keep])
+                        if layer.bias is not None:
+                            b = layer.bias.detach()
+                            conv.bias.copy_(b if new_keep is None else b[new_keep])
+                keep = new_keep
+                out.append(conv)
+            elif isinstance(layer, nn.BatchNorm2d) and keep is not None:
+                bn = nn.BatchNorm2d(len(keep), layer.eps, layer.momentum, layer.affine, layer.track_running_stats)
+                if init:
+                    with torch.no_grad():
+                        for name in ("weight", "bias", "running_mean", "running_var"):
+                            src = getattr(layer, name)
+                            if src is not None:
+                                getattr(bn, name).copy_(src.detach()[keep])
+                out.append(bn)
+            else:
+                out.append(layer)
+        return nn.Sequential(*out)
+
+
+@register_alternative("dwsep")
+class DepthwiseSeparable:
+    """Depthwise kxk conv (with the slot's stride) - BN - ReLU - pointwise 1x1 conv - BN.
+
+    Initialised (``init=True``) by a short distillation: ``distill_steps`` Adam steps minimising the
+    mean squared error to the original's output on ``calibration`` inputs (the slot's real inputs
+    when the gated model was built with calibration data; Gaussian noise otherwise).
+    """
+
+    def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
+        if len(spec.in_shape) != 3 or len(spec.out_shape) != 3:
+            return "dwsep needs image-shaped (C, H, W) input and output"
+        if math.ceil(spec.in_shape[1] / spec.stride) != spec.out_shape[1]:
+            return f"spatial sizes {spec.in_shape[1:]} -> {spec.out_shape[1:]} are not a plain stride"
+        return None
+
+    def build(
+        self, spec: SlotSpec, original: nn.Module, init: bool, kernel_size: int = 3,
+        distill_steps: int = 100, distill_lr: float = 3e-2, calibration: torch.Tensor | None = None,
+        **config: Any,
+    ) -> nn.Module:
+        reason = self.applicable(spec, original)
+        if reason:
+            raise ValueError(f"dwsep cannot replace slot {spec.name!r}: {reason}")
+        cin, cout = spec.in_channels, spec.out_channels
+        module = nn.Sequential(
+            nn.Conv2d(cin, cin, kernel_size, spec.stride, kernel_size // 2, groups=cin, bias=False),
+            nn.BatchNorm2d(cin),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cin, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+        param = next(original.parameters(), None)
+        if param is not None:
+            module.to(param.device)
+        if init and distill_steps > 0:
+            distill(module, original, spec, calibration, distill_steps, distill_lr)
+        return module
+
+
+def distill(
+    student: nn.Module, teacher: nn.Module, spec: SlotSpec, inputs: torch.Tensor | None,
+    steps: int, lr: float,
+) -> float:
+    """Train ``student`` to mimic ``teacher`` on ``inputs``; returns the final relative error."""
+    device = next(student.parameters()).device
+    if inputs is None:
+        gen = torch.Generator().manual_seed(0)
+        inputs = torch.randn(32, *spec.in_shape, generator=gen)
+    inputs = inputs.detach().to(device)
+    was_training = teacher.training
+    teacher.eval()
+    with torch.no_grad():
+        target = teacher(inputs)
+    teacher.train(was_training)
+    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    student.train()
+    scale = target.pow(2).mean().clamp_min(1e-12)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss = (student(inputs) - target).pow(2).mean() / scale
+        loss.backward()
+        opt.step()
+    student.eval()
+    with torch.no_grad():
+        err = ((student(inputs) - target).norm() / target.norm().clamp_min(1e-12)).item()
+    student.train()
+    return err

@@ -1,0 +1,146 @@
+"""Cost models: what each candidate of each slot costs, normalised by the base network's total.
+
+``c_ij = cost(candidate j of slot i) / cost(base network)`` under one cost model, so the penalty
+weight lambda means the same across cost models. Candidates without weights (identity) cost zero
+*by type*, whatever the cost model would measure.
+
+Registered cost models (:data:`COST_MODELS`):
+
+* ``params``: parameter bytes;
+* ``macs``: multiply-accumulates at batch 1, from ``torch.utils.flop_counter`` (MACs = FLOPs / 2;
+  the counter counts convs and matmuls only, not BN, ReLU or additions);
+* ``latency``: median wall-clock time on the current device at the given batch size and thread
+  count, by the protocol of :mod:`darc.bench.latency`, through a lookup table saved as a JSON data
+  file keyed by module, shape, batch, threads, device and dtype (reused when it already holds an
+  entry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from darc.gates import GatedSlot, gated_slots
+from darc.registry import Registry
+
+
+@dataclass
+class CostContext:
+    """Where and how costs are measured."""
+
+    input_shape: tuple[int, ...]
+    batch_size: int = 1
+    device: str = "cpu"
+    threads: int | None = None
+    dtype: torch.dtype = torch.float32
+    table_path: str | os.PathLike | None = None
+    min_run_time: float = 0.1
+
+
+#: ``fn(base_model, slots, ctx) -> (base_total, {slot: [raw cost per candidate]}, unit)``
+CostFn = Callable[[nn.Module, dict[str, GatedSlot], CostContext], tuple[float, dict[str, list[float]], str]]
+COST_MODELS: Registry[tuple[float, dict[str, list[float]], str]] = Registry("cost model")
+
+
+def _param_bytes(module: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def _weightless(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is None
+
+
+def _module_key(label: str, module: nn.Module) -> str:
+    digest = hashlib.sha1(repr(module).encode()).hexdigest()[:12]
+    return f"{label}#{digest}"
+
+
+@COST_MODELS.register("params")
+def param_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext):
+    raw = {n: [float(_param_bytes(c)) for c in s.candidates] for n, s in slots.items()}
+    return float(_param_bytes(base)), raw, "bytes"
+
+
+@COST_MODELS.register("macs")
+def mac_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext):
+    from darc.bench.macs import count_macs
+
+    raw = {n: [float(count_macs(c, s.spec.in_shape, 1)) for c in s.candidates] for n, s in slots.items()}
+    return float(count_macs(base, ctx.input_shape, 1)), raw, "MACs"
+
+
+@COST_MODELS.register("latency")
+def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext):
+    from darc.bench.cost_check import LatencyKey, build_latency_table, load_latency_table, save_latency_table
+    from darc.bench.env import dtype_name, resolve_device, resolve_threads
+    from darc.bench.latency import measure_latency
+
+    device, threads = resolve_device(ctx.device), resolve_threads(ctx.threads)
+    table: dict[LatencyKey, float] = {}
+    if ctx.table_path is not None and Path(ctx.table_path).exists():
+        table = load_latency_table(ctx.table_path)
+
+    def key(name: str, shape: tuple[int, ...]) -> LatencyKey:
+        return LatencyKey(name, tuple(shape), ctx.batch_size, threads, str(device), dtype_name(ctx.dtype))
+
+    todo: dict[str, nn.Module] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    names: dict[str, list[str]] = {}
+    for n, s in slots.items():
+        names[n] = [_module_key(label, c) for label, c in zip(s.labels, s.candidates)]
+        for k, c in zip(names[n], s.candidates):
+            if not _weightless(c) and key(k, s.spec.in_shape) not in table:
+                todo[k], shapes[k] = c, s.spec.in_shape
+    if todo:
+        table.update(build_latency_table(
+            todo, shapes, ctx.batch_size, device=device, threads=threads, dtype=ctx.dtype,
+            min_run_time=ctx.min_run_time,
+        ))
+        if ctx.table_path is not None:
+            save_latency_table(table, ctx.table_path)
+    raw = {
+        n: [0.0 if _weightless(c) else table[key(k, s.spec.in_shape)] for k, c in zip(names[n], s.candidates)]
+        for n, s in slots.items()
+    }
+    total = measure_latency(base, ctx.input_shape, ctx.batch_size, device=device, threads=threads,
+                            dtype=ctx.dtype, min_run_time=4 * ctx.min_run_time).median_s
+    return total, raw, "seconds"
+
+
+def assign_costs(
+    gated_model: nn.Module, base_model: nn.Module, cost_model: str, ctx: CostContext
+) -> dict[str, Any]:
+    """Fill every gated slot's ``cost`` buffer with normalised costs; return a report.
+
+    The report has keys ``cost_model``, ``unit``, ``base_total`` and ``slots`` (slot -> candidate
+    label -> ``{"raw": ..., "normalized": ...}``).
+    """
+    slots = gated_slots(gated_model)
+    if not slots:
+        raise ValueError("the model has no gated slots: call darc.gate_model first")
+    base_total, raw, unit = COST_MODELS.create(cost_model, base_model, slots, ctx)
+    if base_total <= 0:
+        raise ValueError(f"the base network's {cost_model} cost is {base_total}: cannot normalise")
+    report: dict[str, Any] = {"cost_model": cost_model, "unit": unit, "base_total": base_total, "slots": {}}
+    for name, slot in slots.items():
+        costs = [0.0 if _weightless(c) else r for c, r in zip(slot.candidates, raw[name])]
+        with torch.no_grad():
+            slot.cost.copy_(torch.tensor(costs) / base_total)
+        report["slots"][name] = {
+            label: {"raw": r, "normalized": r / base_total} for label, r in zip(slot.labels, costs)
+        }
+    return report
+
+
+def architecture_cost(gated_model: nn.Module) -> float:
+    """Normalised cost of the architecture the gates currently select (kept candidates only)."""
+    return float(sum(
+        float(s.cost[s.gate.detach() != 0].sum()) for s in gated_slots(gated_model).values()
+    ))

@@ -1,0 +1,251 @@
+"""Gates: wrap chosen slots into learnable mixtures ``sum_j alpha_j * candidate_j(x)``.
+
+:func:`gate_model` turns any ``nn.Module`` into a gated one: each chosen slot is replaced by a
+:class:`GatedSlot` holding the original and its cheaper alternatives. Gates are plain learnable
+scalars (not softmax weights: an l1 penalty does nothing on a simplex). The original's gate starts
+at ``original_gate`` (1.0), alternatives at ``alternative_gate`` (small but non-zero: a gate at
+exactly zero would never let its candidate train).
+
+A candidate whose gate is exactly zero is skipped in the forward pass (no compute, no gradient):
+with the proximal optimiser of :mod:`darc.penalty` a zeroed candidate therefore stays dropped.
+Pass ``revive=True`` to keep computing it so its gate can come back.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from darc.alternatives import get_alternative
+from darc.slots import SlotSpec, describe_slots, select_modules
+
+
+class IncompatibleAlternativeError(ValueError):
+    """A candidate cannot replace a slot (wrong output shape, or not applicable)."""
+
+
+@dataclass(frozen=True)
+class CandidateRef:
+    """Which alternative, with which (JSON-serialisable) config."""
+
+    alternative: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if not self.config:
+            return self.alternative
+        args = ",".join(f"{k}={v}" for k, v in sorted(self.config.items()))
+        return f"{self.alternative}({args})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alternative": self.alternative, "config": dict(self.config)}
+
+    @classmethod
+    def parse(cls, item: str | dict[str, Any] | CandidateRef) -> CandidateRef:
+        """Accept ``"dwsep"``, ``{"alternative": "narrow", "ratio": 0.5}`` or
+        ``{"alternative": "narrow", "config": {"ratio": 0.5}}``."""
+        if isinstance(item, CandidateRef):
+            return item
+        if isinstance(item, str):
+            return cls(item)
+        item = dict(item)
+        name = item.pop("alternative")
+        config = item.pop("config", {})
+        return cls(name, {**config, **item})
+
+
+#: Default candidates: the original, narrower versions, a depthwise-separable branch, and identity
+#: (identity only applies to shape-preserving whole-module slots; others skip it).
+DEFAULT_CANDIDATES: tuple[str | dict[str, Any], ...] = (
+    "original",
+    {"alternative": "narrow", "ratio": 0.5},
+    {"alternative": "narrow", "ratio": 0.25},
+    "dwsep",
+    "identity",
+)
+
+
+class GatedSlot(nn.Module):
+    """``sum_j gate[j] * candidates[j](x)``; all-zero gates give a zero output of the slot's shape."""
+
+    def __init__(
+        self, spec: SlotSpec, candidates: Sequence[nn.Module], refs: Sequence[CandidateRef],
+        gates: Sequence[float], revive: bool = False,
+    ) -> None:
+        super().__init__()
+        if not (len(candidates) == len(refs) == len(gates)) or not candidates:
+            raise ValueError("a gated slot needs one ref and one gate per candidate, and at least one")
+        self.spec = spec
+        self.refs = list(refs)
+        self.candidates = nn.ModuleList(candidates)
+        self.gate = nn.Parameter(torch.tensor([float(g) for g in gates]))
+        self.register_buffer("cost", torch.zeros(len(candidates)))
+        self.revive = revive
+
+    @property
+    def labels(self) -> list[str]:
+        return [r.label for r in self.refs]
+
+    def zeros_for(self, x: torch.Tensor) -> torch.Tensor:
+        shape = list(self.spec.out_shape)
+        if x.dim() == 4 and len(shape) == 3:
+            shape[1:] = [math.ceil(s / self.spec.stride) for s in x.shape[2:]]
+        return x.new_zeros(x.shape[0], *shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        active = [True] * len(self.candidates) if self.revive else (self.gate != 0).tolist()
+        out: torch.Tensor | None = None
+        for j, (candidate, on) in enumerate(zip(self.candidates, active)):
+            if not on:
+                continue
+            y = self.gate[j] * candidate(x)
+            out = y if out is None else out + y
+        return self.zeros_for(x) if out is None else out
+
+    def extra_repr(self) -> str:
+        gates = ", ".join(f"{l}={g:.4g}" for l, g in zip(self.labels, self.gate.tolist()))
+        return f"slot={self.spec.name!r}, gates=[{gates}]"
+
+
+def gated_slots(model: nn.Module) -> dict[str, GatedSlot]:
+    """All gated slots of ``model`` by module name."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, GatedSlot)}
+
+
+def gate_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The gate vectors (one per slot)."""
+    return [s.gate for s in gated_slots(model).values()]
+
+
+def candidate_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every weight that lives inside a gated candidate."""
+    return [p for s in gated_slots(model).values() for p in s.candidates.parameters()]
+
+
+def gate_table(model: nn.Module) -> list[dict[str, Any]]:
+    """One row per (slot, candidate): gate value and normalised cost."""
+    return [
+        {"slot": name, "candidate": label, "gate": g, "cost": c}
+        for name, slot in gated_slots(model).items()
+        for label, g, c in zip(slot.labels, slot.gate.tolist(), slot.cost.tolist())
+    ]
+
+
+def _resolve_slots(
+    model: nn.Module, slots: str | Sequence[str] | Callable[[str, nn.Module], bool]
+) -> tuple[list[str], str]:
+    slot_names = getattr(model, "slot_names", None)
+    if isinstance(slots, str) and slots in ("branch", "conv"):
+        if slot_names is None:
+            raise ValueError(
+                f"slots={slots!r} needs a built-in darc model; for {type(model).__name__} name the "
+                "slots by module name, glob pattern or predicate"
+            )
+        return list(slot_names(slots)), slots
+    names = select_modules(model, slots)
+    nested = [(a, b) for a in names for b in names if b.startswith(a + ".")]
+    if nested:
+        raise ValueError(f"slots must not be nested: {nested[0][1]!r} lies inside {nested[0][0]!r}")
+    return names, "module"
+
+
+@torch.no_grad()
+def _record_inputs(model: nn.Module, names: Iterable[str], batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    modules = dict(model.named_modules())
+    seen: dict[str, torch.Tensor] = {}
+    handles = [
+        modules[n].register_forward_pre_hook(lambda m, inp, n=n: seen.setdefault(n, inp[0].detach().clone()))
+        for n in names
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        model(batch)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def build_candidate(
+    ref: CandidateRef, spec: SlotSpec, original: nn.Module, init: bool,
+    calibration: torch.Tensor | None = None,
+) -> nn.Module:
+    """Build one candidate and check it has the slot's output shape (clear error if not)."""
+    alt = get_alternative(ref.alternative)
+    reason = alt.applicable(spec, original)
+    if reason:
+        raise IncompatibleAlternativeError(
+            f"alternative {ref.label!r} cannot replace slot {spec.name!r}: {reason}. Remove it from "
+            "this slot's candidates, or register an alternative that fits."
+        )
+    extra = {"calibration": calibration} if (init and calibration is not None) else {}
+    module = alt.build(spec, original, init, **ref.config, **extra)
+    param = next(original.parameters(), None)
+    probe = torch.zeros(2, *spec.in_shape, device=param.device if param is not None else "cpu")
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        out = module(probe)
+    module.train(was_training)
+    if tuple(out.shape[1:]) != tuple(spec.out_shape):
+        raise IncompatibleAlternativeError(
+            f"alternative {ref.label!r} for slot {spec.name!r} maps input {spec.in_shape} to "
+            f"{tuple(out.shape[1:])}, but the slot must output {spec.out_shape}. Remove it from this "
+            "slot's candidates or fix its build()."
+        )
+    return module
+
+
+def gate_model(
+    model: nn.Module,
+    slots: str | Sequence[str] | Callable[[str, nn.Module], bool] = "branch",
+    candidates: Sequence[str | dict[str, Any] | CandidateRef] = DEFAULT_CANDIDATES,
+    *,
+    example_input: torch.Tensor | tuple[int, ...] | None = None,
+    calibration: torch.Tensor | None = None,
+    original_gate: float = 1.0,
+    alternative_gate: float = 0.05,
+    strict: bool = False,
+    revive: bool = False,
+    inplace: bool = False,
+) -> nn.Module:
+    """Return ``model`` with each chosen slot replaced by a :class:`GatedSlot`.
+
+    ``slots``: ``"branch"``/``"conv"`` for a built-in model's slot list, module names or glob
+    patterns, or a predicate ``(name, module) -> bool``. ``candidates``: alternatives for every slot;
+    ones that do not apply to a slot are skipped, unless ``strict`` (then it is an error).
+    ``example_input``: a batch or a (C, H, W) shape (built-in models know theirs).
+    ``calibration``: a batch of real inputs, used to initialise distilled candidates (dwsep).
+    """
+    if not inplace:
+        model = copy.deepcopy(model)
+    names, kind = _resolve_slots(model, slots)
+    if example_input is None:
+        example_input = getattr(model, "input_shape", None)
+        if example_input is None:
+            raise ValueError(f"pass example_input (a batch or a C,H,W shape) to gate {type(model).__name__}")
+    specs = describe_slots(model, names, example_input, kind=kind)
+    slot_inputs = _record_inputs(model, names, calibration) if calibration is not None else {}
+    refs = [CandidateRef.parse(c) for c in candidates]
+    if not any(r.alternative == "original" for r in refs):
+        raise ValueError("the candidates must include 'original'")
+    for spec in specs:
+        original = model.get_submodule(spec.name)
+        mods, kept_refs, gates = [], [], []
+        for ref in refs:
+            if not strict and get_alternative(ref.alternative).applicable(spec, original):
+                continue
+            mods.append(build_candidate(ref, spec, original, True, slot_inputs.get(spec.name)))
+            kept_refs.append(ref)
+            gates.append(original_gate if ref.alternative == "original" else alternative_gate)
+        model.set_submodule(spec.name, GatedSlot(spec, mods, kept_refs, gates, revive=revive))
+    return model

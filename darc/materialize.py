@@ -1,0 +1,181 @@
+"""Materialise a gated network into a plain, smaller ``nn.Module`` plus an architecture file.
+
+Candidates whose gate is exactly zero are dropped; each surviving gate is folded into its
+candidate's last conv / linear / BN layer (through trailing ReLUs and max-pools when the gate is
+positive, since those are positively homogeneous); where nothing can absorb it (identity, a module
+ending in a non-homogeneous op) a constant :class:`darc.nn.Scaled` keeps it. A residual branch with
+every gate at zero is removed (``block.branch = None``: the block is its shortcut); a whole-module
+slot with every gate at zero becomes :class:`darc.nn.ZeroOutput`.
+
+The architecture file (JSON) names the base model and, per slot, the kept candidates and their
+configs; :func:`build` turns it plus a state dict back into the same plain module.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from darc.gates import CandidateRef, build_candidate, gated_slots
+from darc.io import atomic_write_json
+from darc.nn import Scaled, SumOf, ZeroOutput
+from darc.slots import SlotSpec
+
+ARCH_FORMAT = "darc-architecture/1"
+
+_LINEAR_PASSTHROUGH = (nn.Identity, nn.Dropout, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten)
+_POSITIVE_PASSTHROUGH = (nn.ReLU, nn.LeakyReLU, nn.MaxPool2d, nn.AdaptiveMaxPool2d)
+
+
+class ArchitectureError(ValueError):
+    """An architecture file does not fit the model it is applied to."""
+
+
+def _last_affine(module: nn.Module, positive: bool) -> nn.Module | None:
+    if isinstance(module, nn.Conv2d | nn.Linear | nn.Conv1d):
+        return module
+    if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
+        return module if module.affine else None
+    if isinstance(module, nn.Sequential):
+        for child in reversed(module):
+            if isinstance(child, _LINEAR_PASSTHROUGH) or (positive and isinstance(child, _POSITIVE_PASSTHROUGH)):
+                continue
+            return _last_affine(child, positive)
+    return None
+
+
+@torch.no_grad()
+def fold_scale_(module: nn.Module, scale: float) -> bool:
+    """Multiply ``module``'s output by ``scale`` by rescaling its last affine layer in place.
+
+    Returns False (and changes nothing) where no layer can absorb the scale.
+    """
+    if scale == 1.0:
+        return True
+    target = _last_affine(module, positive=scale > 0)
+    if target is None:
+        return False
+    target.weight.mul_(scale)
+    if target.bias is not None:
+        target.bias.mul_(scale)
+    return True
+
+
+def _slot_module(spec: SlotSpec, parts: list[nn.Module]) -> nn.Module | None:
+    if not parts:
+        return None if spec.kind == "branch" else ZeroOutput(spec.out_shape, spec.stride)
+    return parts[0] if len(parts) == 1 else SumOf(parts)
+
+
+def _install(model: nn.Module, spec: SlotSpec, module: nn.Module | None) -> None:
+    parent_name, _, attr = spec.name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, attr, module)
+
+
+def _base_record(model: nn.Module) -> dict[str, Any]:
+    return {
+        "name": getattr(model, "model_name", None),
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "kwargs": dict(getattr(model, "model_kwargs", {}) or {}),
+    }
+
+
+def materialize(gated_model: nn.Module, threshold: float = 0.0) -> tuple[nn.Module, dict[str, Any]]:
+    """A plain copy of ``gated_model`` with gates folded away, and its architecture record.
+
+    ``threshold`` (off by default) also drops candidates with ``|gate| <= threshold``; that changes
+    the network's function, so a warning says by how much gate mass.
+    """
+    model = copy.deepcopy(gated_model)
+    slots_record = []
+    for name, slot in gated_slots(model).items():
+        parts, kept = [], []
+        gates = slot.gate.detach().tolist()
+        cut = [g for g in gates if g != 0 and abs(g) <= threshold]
+        if cut:
+            warnings.warn(f"slot {name}: threshold {threshold} drops non-zero gates {cut}", stacklevel=2)
+        for candidate, ref, g in zip(slot.candidates, slot.refs, gates):
+            if abs(g) <= threshold or g == 0:
+                continue
+            scaled = not fold_scale_(candidate, g)
+            parts.append(Scaled(candidate, g) if scaled else candidate)
+            kept.append({**ref.to_dict(), "gate": g, "constant_scale": scaled})
+        _install(model, slot.spec, _slot_module(slot.spec, parts))
+        slots_record.append({**slot.spec.to_dict(), "kept": kept})
+    arch = {"format": ARCH_FORMAT, "base_model": _base_record(gated_model), "slots": slots_record}
+    return model, arch
+
+
+def build(
+    arch: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None, base_model: nn.Module | None = None,
+) -> nn.Module:
+    """Rebuild the plain materialised network from an architecture record (and weights).
+
+    The base network comes from the model registry (``arch['base_model']``) or, for a user's own
+    model, from ``base_model`` (a freshly constructed instance of the same class).
+    """
+    if arch.get("format") != ARCH_FORMAT:
+        raise ArchitectureError(f"not a darc architecture file (format {arch.get('format')!r}, want {ARCH_FORMAT!r})")
+    base_rec = arch["base_model"]
+    if base_model is None:
+        if not base_rec.get("name"):
+            raise ArchitectureError(
+                f"the architecture's base model ({base_rec['class']}) is not a registered darc model: "
+                "pass base_model=<a fresh instance of it> to build()"
+            )
+        from darc.models import create_model
+
+        base_model = create_model(base_rec["name"], **base_rec["kwargs"])
+    else:
+        base_model = copy.deepcopy(base_model)
+    got = _base_record(base_model)
+    same = got["name"] == base_rec["name"] if base_rec.get("name") else got["class"] == base_rec["class"]
+    if not same or (base_rec.get("name") and got["kwargs"] != base_rec["kwargs"]):
+        raise ArchitectureError(
+            f"this architecture file is for base model {base_rec['name'] or base_rec['class']} "
+            f"{base_rec['kwargs']}, not {got['name'] or got['class']} {got['kwargs']}: use the matching base model"
+        )
+    for slot in arch["slots"]:
+        spec = SlotSpec.from_dict(slot)
+        try:
+            original = base_model.get_submodule(spec.name)
+        except AttributeError:
+            raise ArchitectureError(f"base model has no slot {spec.name!r}: wrong base model?") from None
+        parts = []
+        for kept in slot["kept"]:
+            ref = CandidateRef(kept["alternative"], kept["config"])
+            module = build_candidate(ref, spec, original, init=False)
+            parts.append(Scaled(module, kept["gate"]) if kept["constant_scale"] else module)
+        _install(base_model, spec, _slot_module(spec, parts))
+    if state_dict is not None:
+        base_model.load_state_dict(state_dict, strict=True)
+    return base_model
+
+
+def save_materialized(model: nn.Module, arch: dict[str, Any], out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``architecture.json`` and ``weights.pt`` (a plain state dict) atomically into ``out_dir``."""
+    from darc.io import atomic_torch_save
+
+    out = Path(out_dir)
+    arch_path = atomic_write_json(arch, out / "architecture.json")
+    weights_path = atomic_torch_save(model.state_dict(), out / "weights.pt")
+    return arch_path, weights_path
+
+
+def load_materialized(
+    arch_path: str | os.PathLike, weights_path: str | os.PathLike | None = None, base_model: nn.Module | None = None,
+) -> nn.Module:
+    """Rebuild a materialised network from its files (weights loaded with ``weights_only=True``)."""
+    from darc.io import safe_torch_load
+
+    arch = json.loads(Path(arch_path).read_text())
+    state = safe_torch_load(weights_path) if weights_path is not None else None
+    return build(arch, state, base_model=base_model)
