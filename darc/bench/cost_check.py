@@ -1,0 +1,160 @@
+"""A per-module latency lookup table, the model latency it predicts, and how wrong that prediction is.
+
+DARC's latency cost model prices each candidate by a measured latency. The table is a plain
+``dict[LatencyKey, float]`` (median seconds), keyed by everything a latency depends on:
+``(module, in_shape, batch_size, threads, device, dtype)``. ``module`` is the name the caller gives
+the module (e.g. ``"stage2.block0.branch/narrow_0.5"``); :func:`build_latency_table` also stores a short
+description of it (class and parameter count) and the quartiles in the JSON file.
+
+Summing module latencies ignores what runs between modules (Python dispatch, the residual additions,
+memory traffic of the shortcut) and cache effects between neighbours, so the prediction is checked
+against a measured whole-model latency with :func:`cost_model_error`.
+
+JSON layout (``format: darc-latency-table/1``)::
+
+    {"format": ..., "environment": {...}, "entries": [
+        {"module": str, "in_shape": [int, ...], "batch_size": int, "threads": int, "device": str,
+         "dtype": str, "median_s": float, "q25_s": float, "q75_s": float, "n_measurements": int,
+         "description": str}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from darc.bench.env import bench_environment, dtype_name, resolve_device, resolve_threads
+from darc.bench.latency import measure_module_latency
+from darc.io import atomic_write_json
+
+TABLE_FORMAT = "darc-latency-table/1"
+
+
+class LatencyKey(NamedTuple):
+    """What a module latency depends on. ``in_shape`` excludes the batch dimension."""
+
+    module: str
+    in_shape: tuple[int, ...]
+    batch_size: int
+    threads: int
+    device: str
+    dtype: str
+
+
+def describe_module(module: nn.Module) -> str:
+    """A short description: class name and parameter count, e.g. ``"Conv2d(params=4640)"``."""
+    return f"{type(module).__name__}(params={sum(p.numel() for p in module.parameters())})"
+
+
+def build_latency_table(
+    modules: Mapping[str, nn.Module],
+    in_shapes: Mapping[str, Sequence[int]],
+    batch_size: int = 1,
+    *,
+    device: str | torch.device = "cpu",
+    threads: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    min_run_time: float = 0.1,
+    warmup: int = 3,
+    min_measurements: int = 10,
+    path: str | os.PathLike | None = None,
+) -> dict[LatencyKey, float]:
+    """Measure every module with :func:`darc.bench.latency.measure_module_latency`.
+
+    ``modules`` maps a name to a module, ``in_shapes`` the same names to the module's input shape
+    (without batch). Returns ``{LatencyKey: median seconds}``; with ``path`` also writes the JSON file
+    (atomically) with quartiles, descriptions and the environment.
+    """
+    missing = [n for n in modules if n not in in_shapes]
+    if missing:
+        raise KeyError(f"no input shape for modules {missing}")
+    dev = resolve_device(device)
+    n_threads = resolve_threads(threads)
+    table: dict[LatencyKey, float] = {}
+    entries: list[dict[str, Any]] = []
+    for name, module in modules.items():
+        shape = tuple(int(s) for s in in_shapes[name])
+        res = measure_module_latency(
+            module, shape, batch_size, device=dev, threads=n_threads, dtype=dtype,
+            channels_last=channels_last, min_run_time=min_run_time, warmup=warmup,
+            min_measurements=min_measurements,
+        )
+        key = LatencyKey(name, shape, batch_size, n_threads, str(dev), dtype_name(dtype))
+        table[key] = res.median_s
+        entries.append({
+            **key._asdict(),
+            "in_shape": list(shape),
+            "median_s": res.median_s,
+            "q25_s": res.q25_s,
+            "q75_s": res.q75_s,
+            "n_measurements": res.n_measurements,
+            "description": describe_module(module),
+        })
+    if path is not None:
+        env = bench_environment(dev, threads=n_threads, dtype=dtype, batch_size=batch_size,
+                                channels_last=channels_last)
+        atomic_write_json({"format": TABLE_FORMAT, "environment": env, "entries": entries}, path)
+    return table
+
+
+def save_latency_table(table: Mapping[LatencyKey, float], path: str | os.PathLike,
+                       environment: dict[str, Any] | None = None) -> Path:
+    """Write a table (medians only) in the :func:`build_latency_table` JSON layout."""
+    entries = [{**k._asdict(), "in_shape": list(k.in_shape), "median_s": float(v)} for k, v in table.items()]
+    return atomic_write_json({"format": TABLE_FORMAT, "environment": environment or {}, "entries": entries},
+                             path)
+
+
+def load_latency_table(path: str | os.PathLike) -> dict[LatencyKey, float]:
+    """Read a table written by :func:`build_latency_table` / :func:`save_latency_table`."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if data.get("format") != TABLE_FORMAT:
+        raise ValueError(f"{path} is not a {TABLE_FORMAT} file (format={data.get('format')!r})")
+    table: dict[LatencyKey, float] = {}
+    for e in data["entries"]:
+        key = LatencyKey(str(e["module"]), tuple(int(s) for s in e["in_shape"]), int(e["batch_size"]),
+                         int(e["threads"]), str(e["device"]), str(e["dtype"]))
+        table[key] = float(e["median_s"])
+    return table
+
+
+def lookup(table: Mapping[LatencyKey, float], module: str | LatencyKey, **where: Any) -> float:
+    """The median of ``module``: a full key, or a name plus filters on the other key fields.
+
+    Raises ``KeyError`` unless exactly one entry matches (e.g. pass ``batch_size=1`` when the table
+    holds several batch sizes).
+    """
+    if isinstance(module, LatencyKey):
+        return table[module]
+    bad = set(where) - set(LatencyKey._fields)
+    if bad:
+        raise TypeError(f"unknown key fields {sorted(bad)}; use {LatencyKey._fields}")
+    if "in_shape" in where:
+        where["in_shape"] = tuple(where["in_shape"])
+    if "dtype" in where:
+        where["dtype"] = dtype_name(where["dtype"])
+    hits = [k for k in table if k.module == module and all(getattr(k, f) == v for f, v in where.items())]
+    if len(hits) != 1:
+        what = "no entry" if not hits else f"{len(hits)} entries"
+        raise KeyError(f"{what} for module {module!r} with {where}; narrow with {LatencyKey._fields[1:]}")
+    return table[hits[0]]
+
+
+def predict_model_latency(table: Mapping[LatencyKey, float], module_names: Iterable[str | LatencyKey],
+                          **where: Any) -> float:
+    """Predicted latency in seconds: the sum of the table entries of ``module_names`` (see :func:`lookup`)."""
+    return float(sum(lookup(table, name, **where) for name in module_names))
+
+
+def cost_model_error(predicted: float, measured: float) -> float:
+    """Signed relative error ``(predicted - measured) / measured`` (negative: the table under-predicts)."""
+    if measured <= 0:
+        raise ValueError(f"measured latency must be positive, got {measured}")
+    return (predicted - measured) / measured

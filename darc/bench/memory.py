@@ -1,0 +1,427 @@
+"""Memory footprints: parameter bytes, serialised size, and measured peak inference memory.
+
+"Memory footprint" in the paper's abstract is ambiguous, so darc reports three numbers:
+
+* :func:`param_bytes` - the exact sum of ``numel * element_size`` over parameters and buffers
+  (each counted once even if shared); :func:`tensor_bytes` gives the two parts separately.
+* :func:`state_dict_bytes` - the size of ``torch.save(model.state_dict())`` (what a checkpoint costs).
+* :func:`peak_inference_memory` - measured peak memory while running one inference.
+
+Peak inference memory, method
+-----------------------------
+CUDA: in-process. A copy of the model is moved to the device after the input was made,
+``torch.cuda.reset_peak_memory_stats`` is called, one forward runs under ``inference_mode``, and the
+result is ``max_memory_allocated - memory_allocated_before_the_model``: weights + activations +
+workspaces as seen by the caching allocator (not the CUDA context, not allocator fragmentation).
+
+CPU: one process cannot measure its own peak reliably (the Python heap, the allocator and already
+imported libraries blur it), so two fresh child processes are started with the multiprocessing
+``spawn`` context (never ``fork``: a forked child would inherit the parent's memory). Both import the
+same modules (the model spec is unpickled in both), set the same threads and make the same input.
+
+* the *model* child builds the model from its :class:`ModelSpec` (builder + optional state dict,
+  loaded with ``weights_only=True`` and ``assign=True`` so the weights are held once), puts it in eval
+  mode, then resets its peak-RSS counter (Linux: ``echo 5 > /proc/self/clear_refs``), runs one
+  inference under ``inference_mode`` and reads its peak resident set size (``VmHWM`` in
+  ``/proc/self/status``);
+* the *baseline* child does exactly the same but neither builds nor runs the model.
+
+``net_bytes = peak(model child) - peak(baseline child)``: the resident weights plus the activations,
+workspaces and library pages the inference touches. The transient cost of building/loading the model
+is excluded by the reset. Where the counter cannot be reset (non-Linux), the peak is
+``getrusage(RUSAGE_SELF).ru_maxrss`` over the child's whole life (then including loading transients);
+the method used is recorded in ``MemoryResult.method``. RSS is page-granular and allocators keep freed
+memory, so expect noise of a few MiB: compare models whose difference is well above that.
+
+A plain ``nn.Module`` is passed to the children without pickling its weights: its skeleton is copied
+with every saved tensor on the ``meta`` device (no storage) and the weights go to a temporary state-dict
+file (:meth:`ModelSpec.from_module`). Its class must therefore be importable by the child (defined in
+a module, not in ``__main__`` of an interactive session). Registry models use
+:meth:`ModelSpec.registry`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import gc
+import io
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from darc.bench.env import bench_environment, dtype_name, resolve_device, resolve_threads, synchronize
+from darc.bench.inputs import make_input, shape_str
+
+# ---------------------------------------------------------------------------------------------------
+# static sizes
+
+
+def tensor_bytes(model: nn.Module) -> dict[str, int]:
+    """``{"parameter_bytes", "buffer_bytes", "total_bytes", "num_parameters"}``; shared tensors once."""
+    p = sum(t.numel() * t.element_size() for t in model.parameters())
+    b = sum(t.numel() * t.element_size() for t in model.buffers())
+    n = sum(t.numel() for t in model.parameters())
+    return {"parameter_bytes": p, "buffer_bytes": b, "total_bytes": p + b, "num_parameters": n}
+
+
+def param_bytes(model: nn.Module) -> int:
+    """Exact bytes of parameters + buffers: sum of ``numel * element_size`` (see :func:`tensor_bytes`)."""
+    return tensor_bytes(model)["total_bytes"]
+
+
+def state_dict_bytes(model: nn.Module) -> int:
+    """Size in bytes of ``torch.save(model.state_dict())`` (serialised into memory, not to disk)."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getbuffer().nbytes
+
+
+# ---------------------------------------------------------------------------------------------------
+# model specs for child processes
+
+
+def _identity_builder(skeleton: nn.Module) -> nn.Module:
+    """Builder for :meth:`ModelSpec.from_module`: the (meta-device) skeleton itself."""
+    return skeleton
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a child process gets a model: a picklable zero-argument ``builder`` plus optional weights.
+
+    ``builder`` must be importable by reference (a module-level function or a ``functools.partial`` of
+    one, e.g. ``functools.partial(darc.models.create_model, "wrn16_8", in_chans=1)``).
+    ``state_dict_path`` is loaded with ``torch.load(weights_only=True)`` and ``load_state_dict(...,
+    assign=True)``.
+    """
+
+    builder: Callable[[], nn.Module]
+    state_dict_path: str | None = None
+
+    def build(self) -> nn.Module:
+        model = self.builder()
+        if self.state_dict_path is not None:
+            state = torch.load(self.state_dict_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state, assign=True)
+            del state
+        meta = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+        if meta:
+            raise RuntimeError(f"tensors {meta[:5]} have no data after loading the state dict")
+        return model
+
+    @classmethod
+    def registry(cls, name: str, state_dict_path: str | None = None, **kwargs: Any) -> ModelSpec:
+        """A model from the model registry: ``create_model(name, **kwargs)`` (+ optional weights)."""
+        from darc.models import create_model
+
+        return cls(functools.partial(create_model, name, **kwargs), state_dict_path)
+
+    @classmethod
+    def from_module(cls, module: nn.Module, directory: str | os.PathLike) -> ModelSpec:
+        """A spec for an existing module: weights saved to ``directory/model.pt``, skeleton on ``meta``.
+
+        The skeleton is a deep copy in which every tensor of the state dict is replaced by a meta
+        tensor (no data is copied); tensors not in the state dict (non-persistent buffers) are kept.
+        """
+        path = Path(directory) / "model.pt"
+        state = module.state_dict()
+        torch.save(state, path)
+        saved = set(state)
+        memo: dict[int, Any] = {}
+        for name, p in module.named_parameters(remove_duplicate=False):
+            if name in saved and id(p) not in memo:
+                memo[id(p)] = nn.Parameter(p.detach().to("meta"), requires_grad=p.requires_grad)
+        for name, b in module.named_buffers(remove_duplicate=False):
+            if name in saved and id(b) not in memo:
+                memo[id(b)] = b.detach().to("meta")
+        skeleton = copy.deepcopy(module, memo)
+        return cls(functools.partial(_identity_builder, skeleton), str(path))
+
+
+def _as_spec(
+    model_or_spec: nn.Module | ModelSpec | Callable[[], nn.Module] | tuple, directory: str
+) -> ModelSpec:
+    if isinstance(model_or_spec, ModelSpec):
+        return model_or_spec
+    if isinstance(model_or_spec, nn.Module):
+        return ModelSpec.from_module(model_or_spec, directory)
+    if isinstance(model_or_spec, tuple) and len(model_or_spec) == 2 and isinstance(model_or_spec[0], str):
+        name, kwargs = model_or_spec
+        return ModelSpec.registry(name, **dict(kwargs))
+    if callable(model_or_spec):
+        return ModelSpec(model_or_spec)
+    raise TypeError(
+        "model_or_spec must be an nn.Module, a ModelSpec, a zero-argument builder or a "
+        f"(registry name, kwargs) tuple, got {type(model_or_spec).__name__}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# peak memory
+
+
+@dataclass
+class MemoryResult:
+    """Peak inference memory in bytes. ``net_bytes`` is what the model's inference adds (see module doc)."""
+
+    net_bytes: int
+    peak_bytes: int
+    baseline_bytes: int
+    method: str
+    device: str
+    batch_size: int
+    input_shape: tuple[int, ...]
+    threads: int
+    dtype: str
+    channels_last: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        record = bench_environment(
+            self.device,
+            threads=self.threads,
+            dtype=self.dtype,
+            batch_size=self.batch_size,
+            channels_last=self.channels_last,
+        )
+        record.update(
+            input_shape=shape_str(self.input_shape),
+            net_bytes=self.net_bytes,
+            peak_bytes=self.peak_bytes,
+            baseline_bytes=self.baseline_bytes,
+            method=self.method,
+        )
+        record.update(self.extra)
+        return record
+
+
+def _status_kib(field_name: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); False where impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return _status_kib("VmHWM") is not None
+
+
+def _peak_rss_bytes(reset: bool) -> tuple[int, str]:
+    hwm = _status_kib("VmHWM")
+    if reset and hwm is not None:
+        return hwm * 1024, "VmHWM reset before inference (spawned child minus baseline child)"
+    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return ru * scale, "ru_maxrss over child lifetime (spawned child minus baseline child)"
+
+
+def _probe_child(conn: Any, specs: list[ModelSpec], index: int | None, input_shape: tuple[int, ...],
+                 batch_size: int, threads: int, dtype: torch.dtype, channels_last: bool) -> None:
+    """Child process body (module level so ``spawn`` can import it). Sends a dict through ``conn``.
+
+    Every child receives all specs (so all import the same modules); ``index`` picks the model to run,
+    ``None`` makes this the baseline child.
+    """
+    try:
+        torch.set_num_threads(threads)
+        x = make_input(input_shape, batch_size, torch.device("cpu"), dtype, channels_last)
+        model = None
+        if index is not None:
+            model = specs[index].build().to(dtype=dtype).eval()
+            if channels_last:
+                model = model.to(memory_format=torch.channels_last)
+        del specs
+        gc.collect()
+        rss_before = (_status_kib("VmRSS") or 0) * 1024
+        reset = _reset_peak_rss()
+        with torch.inference_mode():
+            y = model(x) if model is not None else x
+            del y
+        peak, method = _peak_rss_bytes(reset)
+        conn.send({"ok": True, "peak": peak, "rss_before": rss_before, "method": method})
+    except BaseException:  # noqa: BLE001 - reported to the parent
+        conn.send({"ok": False, "error": traceback.format_exc()})
+    finally:
+        conn.close()
+
+
+def _run_children(specs: list[ModelSpec], input_shape: tuple[int, ...], batch_size: int, threads: int,
+                  dtype: torch.dtype, channels_last: bool, timeout: float,
+                  max_parallel: int) -> tuple[list[dict], dict]:
+    """Run one child per spec plus one baseline child, at most ``max_parallel`` at a time.
+
+    Returns (model reports in ``specs`` order, baseline report).
+    """
+    ctx = mp.get_context("spawn")
+    tasks: list[int | None] = [None, *range(len(specs))]
+    reports: dict[int | None, dict] = {}
+    running: list[tuple[int | None, Any, Any]] = []
+
+    def start(index: int | None) -> None:
+        parent_conn, child_conn = ctx.Pipe(duplex=False)
+        p = ctx.Process(
+            target=_probe_child,
+            args=(child_conn, specs, index, input_shape, batch_size, threads, dtype, channels_last),
+            daemon=True,
+        )
+        p.start()
+        child_conn.close()
+        running.append((index, p, parent_conn))
+
+    def finish(index: int | None, p: Any, conn: Any) -> None:
+        try:
+            if not conn.poll(timeout):
+                raise TimeoutError(f"memory probe child did not answer within {timeout} s")
+            reports[index] = conn.recv()
+        except EOFError as exc:
+            raise RuntimeError("memory probe child died without a report (out of memory?)") from exc
+        finally:
+            conn.close()
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+                p.join()
+
+    try:
+        while tasks or running:
+            while tasks and len(running) < max(1, max_parallel):
+                start(tasks.pop(0))
+            finish(*running.pop(0))
+    finally:
+        for _, p, conn in running:  # only after an error: stop the rest
+            p.kill()
+            p.join()
+            conn.close()
+    for index, rep in reports.items():
+        if not rep["ok"]:
+            who = "baseline child" if index is None else f"child for model {index}"
+            raise RuntimeError(f"memory probe ({who}) failed:\n{rep['error']}")
+    return [reports[i] for i in range(len(specs))], reports[None]
+
+
+def _peak_cuda(model: nn.Module, input_shape: tuple[int, ...], batch_size: int, device: torch.device,
+               dtype: torch.dtype, channels_last: bool) -> tuple[int, int, int]:
+    """(net, peak, baseline) bytes of one forward on CUDA, from the caching allocator's statistics."""
+    x = make_input(input_shape, batch_size, device, dtype, channels_last)
+    gc.collect()
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()
+    before = torch.cuda.memory_allocated(device)
+    m = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    with torch.inference_mode():
+        y = m(x)
+        synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    del y, m, x
+    torch.cuda.empty_cache()
+    return peak - before, peak, before
+
+
+ModelLike = nn.Module | ModelSpec | Callable[[], nn.Module] | tuple[str, dict]
+
+
+def peak_inference_memory_many(
+    models: Mapping[str, ModelLike],
+    input_shape: Sequence[int],
+    batch_size: int = 1,
+    device: str | torch.device = "cpu",
+    *,
+    threads: int | None = 1,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    timeout: float = 600.0,
+    max_parallel: int | None = None,
+) -> dict[str, MemoryResult]:
+    """:func:`peak_inference_memory` for several models sharing one baseline child (CPU).
+
+    On CPU one child per model plus one baseline child run, at most ``max_parallel`` at a time
+    (default: the number of CPUs; lower it when the models are large). Every child unpickles every
+    spec, so all import the same modules and the shared baseline is fair.
+    """
+    dev = resolve_device(device)
+    shape = tuple(int(s) for s in input_shape)
+    n_threads = resolve_threads(threads)
+    common = dict(device=str(dev), batch_size=batch_size, input_shape=shape, threads=n_threads,
+                  dtype=dtype_name(dtype), channels_last=channels_last)
+    results: dict[str, MemoryResult] = {}
+    if dev.type == "cuda":
+        method = "torch.cuda.max_memory_allocated after reset_peak_memory_stats, minus allocated before"
+        for name, m in models.items():
+            if isinstance(m, nn.Module):
+                model = m
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    model = _as_spec(m, tmp).build()
+            net, peak, base = _peak_cuda(model, shape, batch_size, dev, dtype, channels_last)
+            results[name] = MemoryResult(net_bytes=int(net), peak_bytes=int(peak), baseline_bytes=int(base),
+                                         method=method, **common)
+        return results
+    if dev.type != "cpu":
+        raise ValueError(f"peak_inference_memory supports cpu and cuda, got {dev}")
+    with tempfile.TemporaryDirectory(prefix="darc-mem-") as tmp:
+        specs = []
+        for i, m in enumerate(models.values()):
+            sub = Path(tmp) / str(i)
+            sub.mkdir()
+            specs.append(_as_spec(m, str(sub)))
+        reps, base_rep = _run_children(specs, shape, batch_size, n_threads, dtype, channels_last, timeout,
+                                       max_parallel or os.cpu_count() or 1)
+    base = int(base_rep["peak"])
+    for name, rep in zip(models, reps):
+        results[name] = MemoryResult(
+            net_bytes=int(rep["peak"]) - base,
+            peak_bytes=int(rep["peak"]),
+            baseline_bytes=base,
+            method=rep["method"],
+            extra={"model_rss_before_inference_bytes": rep["rss_before"]},
+            **common,
+        )
+    return results
+
+
+def peak_inference_memory(
+    model_or_spec: ModelLike,
+    input_shape: Sequence[int],
+    batch_size: int = 1,
+    device: str | torch.device = "cpu",
+    *,
+    threads: int | None = 1,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    timeout: float = 600.0,
+) -> MemoryResult:
+    """Measured peak memory of one inference at ``batch_size`` (method: see the module docstring).
+
+    ``model_or_spec``: an ``nn.Module``; a :class:`ModelSpec`; a picklable zero-argument builder; or a
+    ``(registry name, kwargs)`` tuple for :func:`darc.models.create_model`. ``threads`` (default 1)
+    is the child's torch thread count on CPU. The model child and the baseline child run concurrently.
+    """
+    return peak_inference_memory_many(
+        {"model": model_or_spec}, input_shape, batch_size, device, threads=threads, dtype=dtype,
+        channels_last=channels_last, timeout=timeout, max_parallel=2,
+    )["model"]
