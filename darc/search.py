@@ -89,7 +89,8 @@ def run_search(
     out.mkdir(parents=True, exist_ok=True)
     gated = gate_for_search(base, data, cfg)
     ctx = CostContext(
-        tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, threads=cfg.cost_threads, table_path=cfg.latency_table,
+        tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, threads=cfg.cost_threads,
+        table_path=cfg.latency_table,
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
     atomic_write_json(cost_report, out / "costs.json")

@@ -1,0 +1,155 @@
+"""The ``darc`` command line: ``darc train | search | finetune | bench | budget | models | datasets``.
+
+Every command takes ``--config FILE`` (an experiment YAML, or a workflow config with
+``--experiment KEY``), ``--set key.path=value`` overrides and ``--out DIR``, and prints where its
+outputs went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from darc.config import ConfigError, load_experiment
+
+
+def _experiment(args: argparse.Namespace) -> dict[str, Any]:
+    return load_experiment(args.config, args.set, key=args.experiment)
+
+
+def cmd_train(args: argparse.Namespace) -> dict:
+    from darc.experiment import train_base
+
+    return train_base(_experiment(args), args.out, scale=args.scale)
+
+
+def cmd_search(args: argparse.Namespace) -> dict:
+    from darc.experiment import search
+
+    return search(_experiment(args), args.lam, args.base, args.out, scale=args.scale)
+
+
+def cmd_finetune(args: argparse.Namespace) -> dict:
+    from darc.experiment import finetune_search
+
+    return finetune_search(_experiment(args), args.search_dir, args.out, scale=args.scale)
+
+
+def cmd_bench(args: argparse.Namespace) -> Any:
+    from darc.experiment import bench
+
+    if args.finetuned:
+        return bench(_experiment(args), args.base, args.finetuned, Path(args.out) / "bench.csv", scale=args.scale)
+    from darc.bench.report import benchmark_model, format_table, write_records
+
+    if args.arch:
+        from darc.materialize import load_materialized
+
+        model = load_materialized(args.arch, args.weights)
+        shape = tuple(args.input_shape) if args.input_shape else tuple(model.input_shape)
+        name = str(args.arch)
+    else:
+        from darc.models import create_model
+
+        kwargs = json.loads(args.model_kwargs)
+        model = create_model(args.model, **kwargs)
+        shape = tuple(args.input_shape) if args.input_shape else tuple(model.input_shape)
+        name = args.model
+    records = benchmark_model(model, shape, batch_sizes=args.batch_sizes, threads=args.threads,
+                              device=args.device, model_name=name, backends=args.backends,
+                              peak_memory=args.peak_memory)
+    paths = write_records(records, Path(args.out) / "bench")
+    print(format_table(records))
+    return {"records": [str(p) for p in paths]}
+
+
+def cmd_budget(args: argparse.Namespace) -> dict:
+    from darc.budget import find_lambda
+
+    return find_lambda(_experiment(args), args.base, args.out, scale=args.scale, progress=True)
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from darc.models import list_models
+
+    print("\n".join(list_models(args.pattern)))
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    from darc.data import list_datasets
+
+    print("\n".join(list_datasets()))
+
+
+def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
+    p.add_argument("--config", required=True, help="experiment YAML (or workflow config with --experiment)")
+    p.add_argument("--experiment", default=None, help="key under 'experiments:' in a workflow config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=2")
+    p.add_argument("--scale", default="default", choices=["smoke", "default", "paper"])
+    if out:
+        p.add_argument("--out", required=True, help="output directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="darc", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train the base network")
+    _common(p)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("search", help="search at one lambda from a trained base and materialise")
+    _common(p)
+    p.add_argument("--lam", type=float, required=True)
+    p.add_argument("--base", required=True, help="the base run directory (holds model.pt)")
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("finetune", help="fine-tune a materialised network without penalty")
+    _common(p)
+    p.add_argument("--search-dir", required=True)
+    p.set_defaults(func=cmd_finetune)
+    p = sub.add_parser("budget", help="find lambda for a target ratio by bisection (config key 'budget')")
+    _common(p)
+    p.add_argument("--base", required=True)
+    p.set_defaults(func=cmd_budget)
+    p = sub.add_parser("bench", help="benchmark a model, an architecture file, or an experiment's results")
+    p.add_argument("--out", required=True)
+    p.add_argument("--model", help="a registered model name")
+    p.add_argument("--model-kwargs", default="{}", help="JSON kwargs for --model")
+    p.add_argument("--arch", help="an architecture.json written by darc search")
+    p.add_argument("--weights", help="weights for --arch")
+    p.add_argument("--input-shape", type=int, nargs="+", help="C H W (default: the model's)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64])
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--backends", nargs="*", default=[], choices=["compile", "onnxruntime"])
+    p.add_argument("--peak-memory", action="store_true")
+    p.add_argument("--config", help="experiment config, with --base and --finetuned")
+    p.add_argument("--experiment", default=None)
+    p.add_argument("--set", action="append", default=[])
+    p.add_argument("--scale", default="default", choices=["smoke", "default", "paper"])
+    p.add_argument("--base", help="base run directory (with --finetuned)")
+    p.add_argument("--finetuned", nargs="*", help="fine-tune run directories to compare with the base")
+    p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("models", help="list registered models")
+    p.add_argument("pattern", nargs="?", default="*")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("datasets", help="list registered datasets")
+    p.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except (ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"darc {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "out", None):
+        print(f"darc {args.command}: outputs in {Path(args.out).resolve()}")
+    return 0 if result is None or result is not False else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

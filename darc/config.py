@@ -1,0 +1,85 @@
+"""Experiment configuration: YAML files, ``key.path=value`` overrides, schema validation.
+
+One schema (``darc/configs/experiment.schema.yaml``) checks every experiment, whether it comes from
+``darc <command> --config`` or from the Snakemake workflow's ``config/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).parent / "configs" / "experiment.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration does not fit the schema; the message names the key and what to do."""
+
+
+@lru_cache(maxsize=1)
+def experiment_schema() -> dict[str, Any]:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, with an error that names the file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a YAML mapping, not {type(data).__name__}")
+    return data
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML) to a copy of ``cfg``."""
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like key.path=value")
+        node = cfg
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a mapping")
+        node[leaf] = yaml.safe_load(raw)
+    return cfg
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))
+        return f"unknown config key(s) {extra} under {where}; allowed: {allowed}"
+    return f"config key {where}: {err.message}"
+
+
+def validate_experiment(cfg: dict[str, Any], name: str = "experiment") -> dict[str, Any]:
+    """Check ``cfg`` against the experiment schema; raise :class:`ConfigError` listing every problem."""
+    validator = jsonschema.Draft202012Validator(experiment_schema())
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = "\n  ".join(_describe(e) for e in errors)
+        raise ConfigError(f"invalid {name} config:\n  {lines}")
+    return cfg
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None, key: str | None = None) -> dict[str, Any]:
+    """Load an experiment from a YAML file (or the ``experiments.<key>`` entry of a workflow config)."""
+    cfg = load_yaml(path)
+    if key is not None:
+        try:
+            cfg = cfg["experiments"][key]
+        except KeyError:
+            raise ConfigError(f"{path} has no experiments.{key}; it has {sorted(cfg.get('experiments', {}))}") from None
+    cfg = apply_overrides(cfg, overrides or [])
+    return validate_experiment(cfg, name=str(path) + (f":{key}" if key else ""))

@@ -1,0 +1,241 @@
+"""The stages of a DARC experiment as plain functions: train base, search, fine-tune, benchmark.
+
+The ``darc`` CLI and the Snakemake workflow scripts are thin wrappers over these; an experiment is a
+validated mapping (see :mod:`darc.config`). Every stage writes ``result.json`` with its provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from darc.config import validate_experiment
+from darc.data import DatasetBundle, get_dataset
+from darc.io import atomic_write_json, safe_torch_load
+from darc.materialize import load_materialized
+from darc.models import create_model
+from darc.provenance import provenance
+from darc.search import SearchConfig, finetune, run_search
+from darc.train import METRICS, WEIGHTS, TrainConfig, fit
+
+RESULT = "result.json"
+
+
+def set_threads(exp: dict[str, Any]) -> int:
+    """Apply the experiment's thread count (if set); return the count in force."""
+    if exp.get("threads"):
+        torch.set_num_threads(int(exp["threads"]))
+    return torch.get_num_threads()
+
+
+def load_data(exp: dict[str, Any]) -> DatasetBundle:
+    """The experiment's dataset (subset and seed applied)."""
+    kw = {"download": True} if exp.get("download") else {}
+    subset = tuple(exp["subset"]) if exp.get("subset") else None
+    return get_dataset(exp["dataset"], root=exp.get("data_root"), subset=subset, seed=exp.get("seed", 0), **kw)
+
+
+def base_model(exp: dict[str, Any], data: DatasetBundle) -> nn.Module:
+    """A fresh base network; input channels, size and class count default to the dataset's."""
+    c, h, _ = data.meta.input_shape
+    kw = {"in_chans": c, "input_size": h, "num_classes": data.meta.num_classes, **exp.get("model_kwargs", {})}
+    return create_model(exp["model"], **kw)
+
+
+def _record(exp: dict[str, Any], scale: str, data: DatasetBundle, stage: str, **extra: Any) -> dict[str, Any]:
+    return provenance(
+        scale=scale, dataset=data.meta.name, model=exp["model"], stand_in=data.meta.stand_in,
+        config=exp, device=exp.get("device") or "cpu", stage=stage, **extra,
+    )
+
+
+def _accuracy(run_dir: Path) -> float | None:
+    path = run_dir / METRICS
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("metrics", {}).get("test_acc")
+
+
+def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "default", progress: bool = True) -> dict:
+    """Train the base network; ``out_dir/model.pt`` holds its weights, ``result.json`` the summary."""
+    validate_experiment(exp)
+    threads = set_threads(exp)
+    out = Path(out_dir)
+    data = load_data(exp)
+    model = base_model(exp, data)
+    t0 = time.perf_counter()
+    res = fit(model, data, TrainConfig.from_dict(exp.get("train", {})), out, device=exp.get("device"),
+              progress=progress)
+    result = {
+        **_record(exp, scale, data, "train_base", threads=threads),
+        "test_acc": res["metrics"].get("test_acc"),
+        "seconds_this_call": time.perf_counter() - t0,
+        "train_seconds": sum(r.get("epoch_seconds") or 0 for r in res["history"]),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "n_train": data.meta.n_train, "n_test": data.meta.n_test,
+        "weights": str(out / WEIGHTS),
+    }
+    atomic_write_json(result, out / RESULT)
+    return result
+
+
+def search_config(exp: dict[str, Any], lam: float) -> SearchConfig:
+    """The :class:`SearchConfig` of one lambda of the experiment."""
+    section = {k: v for k, v in exp.get("search", {}).items() if k not in ("lams", "train")}
+    train = TrainConfig.from_dict(exp.get("search", {}).get("train", exp.get("train", {})))
+    cost_threads = exp.get("bench", {}).get("threads") or exp.get("threads")
+    return SearchConfig(lam=float(lam), train=train, cost_threads=cost_threads, **section)
+
+
+def measure_latency_table(exp: dict[str, Any], table_path: str | Path) -> dict:
+    """Measure every candidate's latency (and the base's) into the lookup table searches will read."""
+    from darc.costs import CostContext, assign_costs
+    from darc.search import gate_for_search
+
+    validate_experiment(exp)
+    data = load_data(exp)
+    base = base_model(exp, data).eval()
+    cfg = search_config(exp, 0.0)
+    gated = gate_for_search(base, data, cfg)
+    ctx = CostContext(tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, threads=cfg.cost_threads,
+                      table_path=table_path)
+    return assign_costs(gated, base, "latency", ctx)
+
+
+def search(
+    exp: dict[str, Any], lam: float, base_dir: str | Path, out_dir: str | Path, *,
+    scale: str = "default", progress: bool = True,
+) -> dict:
+    """Search from the trained base in ``base_dir``; materialised net in ``out_dir/materialized``."""
+    validate_experiment(exp)
+    threads = set_threads(exp)
+    data = load_data(exp)
+    model = base_model(exp, data)
+    model.load_state_dict(safe_torch_load(Path(base_dir) / WEIGHTS))
+    cfg = search_config(exp, lam)
+    cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
+    summary = run_search(model, data, cfg, out_dir, device=exp.get("device"), progress=progress)
+    result = {**_record(exp, scale, data, "search", threads=threads, lam=lam), **summary}
+    atomic_write_json(result, Path(out_dir) / RESULT)
+    return result
+
+
+def finetune_search(
+    exp: dict[str, Any], search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
+    progress: bool = True,
+) -> dict:
+    """Fine-tune the network materialised by a search (no penalty)."""
+    validate_experiment(exp)
+    threads = set_threads(exp)
+    data = load_data(exp)
+    mat = Path(search_dir) / "materialized"
+    cfg = TrainConfig.from_dict(exp.get("finetune", exp.get("train", {})))
+    model, res = finetune(mat / "architecture.json", mat / "weights.pt", data, cfg, out_dir,
+                          device=exp.get("device"), progress=progress)
+    search_result = json.loads((Path(search_dir) / RESULT).read_text())
+    result = {
+        **_record(exp, scale, data, "finetune", threads=threads, lam=search_result["lam"]),
+        "test_acc": res["metrics"].get("test_acc"),
+        "test_acc_before_finetune": search_result["metrics"].get("test_acc"),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "architecture": str(mat / "architecture.json"), "weights": str(Path(out_dir) / WEIGHTS),
+        "kept": search_result["kept"],
+    }
+    atomic_write_json(result, Path(out_dir) / RESULT)
+    return result
+
+
+def load_finetuned(finetune_dir: str | Path) -> nn.Module:
+    """The plain fine-tuned network of a fine-tune run directory."""
+    result = json.loads((Path(finetune_dir) / RESULT).read_text())
+    return load_materialized(result["architecture"], result["weights"])
+
+
+def load_base(exp: dict[str, Any], base_dir: str | Path) -> nn.Module:
+    data_meta_model = base_model(exp, load_data(exp))
+    data_meta_model.load_state_dict(safe_torch_load(Path(base_dir) / WEIGHTS))
+    return data_meta_model
+
+
+def compare_to_base(
+    base: nn.Module, compressed: nn.Module, input_shape: tuple[int, ...], *, batch_sizes: list[int],
+    threads: int, pairs: int, min_block_time: float, peak_memory: bool, device: str = "cpu",
+) -> dict[str, Any]:
+    """Measured ratios base / compressed: latency (interleaved A/B, per batch size), parameter bytes,
+    peak inference memory, and MACs (an analytic cost, reported as such, never as a speed-up)."""
+    from darc.bench.latency import compare_latency
+    from darc.bench.macs import count_macs
+    from darc.bench.memory import param_bytes, peak_inference_memory
+
+    row: dict[str, Any] = {
+        "param_bytes": param_bytes(compressed), "base_param_bytes": param_bytes(base),
+        "macs": count_macs(compressed, input_shape, 1), "base_macs": count_macs(base, input_shape, 1),
+    }
+    row["param_reduction"] = row["base_param_bytes"] / row["param_bytes"]
+    row["macs_ratio"] = row["base_macs"] / row["macs"]
+    for b in batch_sizes:
+        ab = compare_latency(base, compressed, input_shape, b, pairs=pairs, device=device, threads=threads,
+                             min_block_time=min_block_time)
+        row[f"latency_b{b}_ms"] = ab.median_b_s * 1e3
+        row[f"base_latency_b{b}_ms"] = ab.median_a_s * 1e3
+        row[f"speedup_b{b}"] = ab.ratio_median
+        row[f"speedup_b{b}_iqr"] = ab.ratio_iqr
+        if peak_memory:
+            mine = peak_inference_memory(compressed, input_shape, b, device, threads=threads)
+            theirs = peak_inference_memory(base, input_shape, b, device, threads=threads)
+            row[f"peak_mem_b{b}_bytes"] = mine.net_bytes
+            row[f"base_peak_mem_b{b}_bytes"] = theirs.net_bytes
+            row[f"peak_mem_reduction_b{b}"] = theirs.net_bytes / max(mine.net_bytes, 1)
+    return row
+
+
+def bench(
+    exp: dict[str, Any], base_dir: str | Path, finetune_dirs: list[str | Path], out_csv: str | Path, *,
+    scale: str = "default",
+) -> list[dict[str, Any]]:
+    """Benchmark every fine-tuned network of an experiment against its base; one tidy row each.
+
+    Rows carry accuracy (base and compressed), measured speed-ups at batch 1 and the batched size,
+    parameter-byte and peak-memory reductions, the MACs ratio, kept candidates and provenance.
+    """
+    import pandas as pd
+
+    from darc.io import atomic_write_text
+
+    validate_experiment(exp)
+    b = exp.get("bench", {})
+    threads = int(b.get("threads") or exp.get("threads") or torch.get_num_threads())
+    torch.set_num_threads(threads)
+    data = load_data(exp)
+    base = load_base(exp, base_dir).eval()
+    base_acc = _accuracy(Path(base_dir))
+    shape = tuple(data.meta.input_shape)
+    rows = []
+    for d in finetune_dirs:
+        res = json.loads((Path(d) / RESULT).read_text())
+        compressed = load_finetuned(d).eval()
+        row = {
+            "experiment": exp.get("stands_for", exp["model"]), "lam": res["lam"],
+            "base_test_acc": base_acc, "test_acc": res["test_acc"],
+            "test_acc_before_finetune": res["test_acc_before_finetune"],
+            "acc_change": None if base_acc is None else res["test_acc"] - base_acc,
+            "kept_slots": sum(1 for v in res["kept"].values() if v),
+            "total_slots": len(res["kept"]), "kept": json.dumps(res["kept"]),
+        }
+        row.update(compare_to_base(
+            base, compressed, shape, batch_sizes=list(b.get("batch_sizes", [1, 64])), threads=threads,
+            pairs=int(b.get("pairs", 10)), min_block_time=float(b.get("min_block_time", 0.05)),
+            peak_memory=bool(b.get("peak_memory", True)),
+        ))
+        prov = _record(exp, scale, data, "bench", threads=threads)
+        row.update({k: v for k, v in prov.items() if k != "config"})
+        row["config"] = json.dumps(exp, sort_keys=True)
+        rows.append(row)
+    frame = pd.DataFrame(rows).sort_values("lam")
+    atomic_write_text(frame.to_csv(index=False), out_csv)
+    return rows
