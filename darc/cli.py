@@ -17,7 +17,7 @@ from darc.config import ConfigError, load_experiment
 
 
 def _experiment(args: argparse.Namespace) -> dict[str, Any]:
-    return load_experiment(args.config, args.set, key=args.experiment)
+    return load_experiment(args.config, args.set, key=args.experiment, scale=args.scale)
 
 
 def cmd_train(args: argparse.Namespace) -> dict:

@@ -73,13 +73,36 @@ def validate_experiment(cfg: dict[str, Any], name: str = "experiment") -> dict[s
     return cfg
 
 
-def load_experiment(path: str | Path, overrides: list[str] | None = None, key: str | None = None) -> dict[str, Any]:
-    """Load an experiment from a YAML file (or the ``experiments.<key>`` entry of a workflow config)."""
+def deep_merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` with ``over`` merged in recursively (mappings merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def experiment_at_scale(raw: dict[str, Any], scale: str, name: str = "experiment") -> dict[str, Any]:
+    """A workflow experiment entry with its ``scales.<scale>`` overrides merged in, validated."""
+    raw = copy.deepcopy(raw)
+    scales = raw.pop("scales", {}) or {}
+    return validate_experiment(deep_merge(raw, scales.get(scale)), name=f"{name} (scale {scale})")
+
+
+def load_experiment(
+    path: str | Path, overrides: list[str] | None = None, key: str | None = None, scale: str = "default",
+) -> dict[str, Any]:
+    """Load an experiment from a YAML file, or the ``experiments.<key>`` entry of a workflow config
+    (with its ``scales.<scale>`` overrides merged in), then apply ``overrides``."""
     cfg = load_yaml(path)
     if key is not None:
         try:
             cfg = cfg["experiments"][key]
         except KeyError:
             raise ConfigError(f"{path} has no experiments.{key}; it has {sorted(cfg.get('experiments', {}))}") from None
+        scales = cfg.pop("scales", {}) or {}
+        cfg = deep_merge(cfg, scales.get(scale))
     cfg = apply_overrides(cfg, overrides or [])
     return validate_experiment(cfg, name=str(path) + (f":{key}" if key else ""))

@@ -1,33 +1,14 @@
 # Shared helpers: the chosen scale, each experiment's merged config, and output paths.
-import copy
-import json
-
-from darc.config import validate_experiment
+from darc.config import experiment_at_scale
 
 SCALE = config.get("scale", "default")
 RESULTS = "results" if SCALE == "default" else f"runs/{SCALE}/results"
 RUNS = f"runs/{SCALE}"
 
 
-def deep_merge(base, over):
-    out = copy.deepcopy(base)
-    for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def experiment(name):
-    """The experiment's config with its `scales.<scale>` overrides merged in, validated."""
-    raw = copy.deepcopy(config["experiments"][name])
-    scales = raw.pop("scales", {})
-    merged = deep_merge(raw, scales.get(SCALE, {}))
-    return validate_experiment(merged, name=f"experiments.{name} (scale {SCALE})")
-
-
-EXPERIMENTS = {name: experiment(name) for name in config["experiments"]}
+EXPERIMENTS = {
+    name: experiment_at_scale(raw, SCALE, name=f"experiments.{name}") for name, raw in config["experiments"].items()
+}
 
 
 def lams(name):

@@ -1,0 +1,88 @@
+"""Config validation, overrides and the `darc` CLI on synthetic data."""
+
+import json
+
+import pytest
+import yaml
+
+from darc.cli import main
+from darc.config import ConfigError, apply_overrides, load_experiment, validate_experiment
+
+EXP = {
+    "dataset": "synthetic", "model": "wrn10_2", "threads": 1,
+    "model_kwargs": {"input_size": 8},
+    "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "schedule": "constant"},
+    "search": {"lams": [1.0], "cost_model": "params", "calibration_samples": 16,
+               "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "schedule": "constant"}},
+    "finetune": {"epochs": 1, "batch_size": 32, "lr": 0.01, "schedule": "constant"},
+    "bench": {"batch_sizes": [1, 4], "pairs": 2, "min_block_time": 0.005, "peak_memory": False, "threads": 1},
+}
+
+
+def test_unknown_key_is_named_with_the_allowed_ones():
+    bad = {**EXP, "train": {**EXP["train"], "epocs": 3}}
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['epocs'\] under train; allowed: \[.*'epochs'"):
+        validate_experiment(bad)
+
+
+def test_bad_value_names_the_key():
+    with pytest.raises(ConfigError, match="search.cost_model"):
+        validate_experiment({**EXP, "search": {"cost_model": "flops"}})
+
+
+def test_overrides_parse_yaml_values():
+    cfg = apply_overrides(EXP, ["train.epochs=3", "search.lams=[0.1, 1]", "seed=5"])
+    assert cfg["train"]["epochs"] == 3 and cfg["search"]["lams"] == [0.1, 1] and cfg["seed"] == 5
+    assert EXP["train"]["epochs"] == 1
+    with pytest.raises(ConfigError, match="key.path=value"):
+        apply_overrides(EXP, ["nonsense"])
+
+
+def test_workflow_config_experiments_are_valid_at_every_scale():
+    from pathlib import Path
+
+    from darc.config import experiment_at_scale
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    for name, raw in cfg["experiments"].items():
+        for scale in ("smoke", "default", "paper"):
+            exp = experiment_at_scale(raw, scale, name)
+            assert exp["dataset"] == ("fashion-mnist" if scale != "paper" else exp["dataset"])
+
+
+def test_cli_end_to_end_on_synthetic_data(tmp_path, capsys):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump(EXP))
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "base"), "--scale", "smoke"]) == 0
+    assert "outputs in" in capsys.readouterr().out
+    base = json.loads((tmp_path / "base" / "result.json").read_text())
+    assert base["scale"] == "smoke" and base["dataset"] == "synthetic" and base["dataset_is_stand_in"]
+    assert base["git_commit"] and base["torch"]
+    assert main(["search", "--config", str(cfg), "--lam", "1.0", "--base", str(tmp_path / "base"),
+                 "--out", str(tmp_path / "s"), "--scale", "smoke"]) == 0
+    assert main(["finetune", "--config", str(cfg), "--search-dir", str(tmp_path / "s"),
+                 "--out", str(tmp_path / "f"), "--scale", "smoke"]) == 0
+    assert main(["bench", "--config", str(cfg), "--base", str(tmp_path / "base"), "--finetuned",
+                 str(tmp_path / "f"), "--out", str(tmp_path / "b"), "--scale", "smoke"]) == 0
+    import pandas as pd
+
+    row = pd.read_csv(tmp_path / "b" / "bench.csv").iloc[0]
+    for col in ("speedup_b1", "speedup_b4", "param_reduction", "macs_ratio", "test_acc", "scale", "git_commit"):
+        assert col in row.index
+    assert row["speedup_b1"] > 0
+
+
+def test_cli_reports_config_errors(tmp_path, capsys):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({**EXP, "trian": {}}))
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown config key(s) ['trian']" in capsys.readouterr().err
+
+
+def test_load_experiment_from_workflow_config_by_key(tmp_path):
+    cfg = tmp_path / "wf.yaml"
+    cfg.write_text(yaml.safe_dump({"scale": "default", "experiments": {"e": EXP}}))
+    assert load_experiment(cfg, ["train.epochs=2"], key="e")["train"]["epochs"] == 2
+    with pytest.raises(ConfigError, match="has no experiments.x"):
+        load_experiment(cfg, key="x")
