@@ -8,7 +8,7 @@ knows about particular architectures (or about gates).
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -54,8 +54,28 @@ class SlotSpec:
         return cls(d["name"], d["kind"], tuple(d["in_shape"]), tuple(d["out_shape"]))
 
 
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """``*`` matches within one dotted name part, ``**`` across parts, ``?`` one character."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^.]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^.]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + r"\Z")
+
+
 def select_modules(model: nn.Module, selector: str | Sequence[str] | Callable[[str, nn.Module], bool]) -> list[str]:
-    """Module names chosen by a list of names/glob patterns or a predicate ``(name, module) -> bool``."""
+    """Module names chosen by names / glob patterns or a predicate ``(name, module) -> bool``.
+
+    In patterns ``*`` stays within one part of a dotted name (``layer1.*`` is ``layer1.0``,
+    ``layer1.1``, not ``layer1.0.conv1``) and ``**`` crosses parts.
+    """
     names = [n for n, _ in model.named_modules() if n]
     if callable(selector):
         modules = dict(model.named_modules())
@@ -63,7 +83,8 @@ def select_modules(model: nn.Module, selector: str | Sequence[str] | Callable[[s
     patterns = [selector] if isinstance(selector, str) else list(selector)
     chosen: list[str] = []
     for pat in patterns:
-        hits = [n for n in names if fnmatch.fnmatchcase(n, pat)]
+        rx = _glob_regex(pat)
+        hits = [n for n in names if rx.match(n)]
         if not hits:
             raise KeyError(
                 f"slot selector {pat!r} matches no module of {type(model).__name__}; "
