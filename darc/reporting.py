@@ -141,7 +141,7 @@ def gates_figure(search_dirs: Sequence[str | Path], png: str | Path, pdf: str | 
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.2), squeeze=False, sharey=True)
     colors = {"original": "C0", "narrow": "C1", "dwsep": "C2", "identity": "C3"}
     for ax, (result, frame) in zip(axes[0], runs):
-        for (slot, cand), g in frame.groupby(["slot", "candidate"]):
+        for (_slot, cand), g in frame.groupby(["slot", "candidate"]):
             kind = cand.split("(")[0]
             ax.plot(g["epoch"] + 1, g["gate"].abs(), color=colors.get(kind, "C4"), lw=0.8, alpha=0.8)
         ax.set_title(f"λ={result['lam']:g}, cost model {result['cost_model']}", fontsize=8)
