@@ -1,0 +1,166 @@
+"""Speed and memory benchmarks (issue targets live here, never in timed unit tests).
+
+    python benchmarks/run.py NAME [--threads 1] [--out runs/benchmarks]
+    python benchmarks/run.py --list
+
+Each benchmark prints its numbers and writes ``<out>/<name>.json`` with the environment record.
+Run them on a quiet machine: timings taken beside other jobs are not worth reporting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from darc.bench.cost_check import cost_model_error
+from darc.bench.env import bench_environment
+from darc.bench.latency import compare_latency, measure_latency
+from darc.bench.macs import count_macs
+from darc.costs import CostContext, assign_costs
+from darc.gates import gate_model, gated_slots
+from darc.io import atomic_write_json
+from darc.materialize import materialize
+from darc.models import create_model
+from darc.registry import Registry
+
+BENCHMARKS: Registry[dict[str, Any]] = Registry("benchmark")
+FMNIST = {"in_chans": 1, "input_size": 28, "num_classes": 10}
+SHAPE = (1, 28, 28)
+
+
+def every_second_branch(model: nn.Module) -> list[str]:
+    """Every second residual branch, starting with the second (so each stage keeps its first block)."""
+    return model.slot_names("branch")[1::2]
+
+
+def drop_branches(model: nn.Module, names: list[str]) -> nn.Module:
+    """Build the architecture directly: ``block.branch = None`` for each named branch."""
+    for name in names:
+        model.get_submodule(name.rsplit(".", 1)[0]).branch = None
+    return model
+
+
+def train_step_time(model: nn.Module, batch: int, steps: int) -> float:
+    """Median wall-clock seconds of one SGD step (forward, backward, update) after 3 warm-up steps."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(batch, *SHAPE), torch.randint(0, 10, (batch,))
+    model.train()
+    times = []
+    for i in range(steps + 3):
+        t = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    return float(torch.tensor(times).median())
+
+
+@BENCHMARKS.register("gated_step_time")
+def gated_step_time(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-step training time of gated WRN-16-2 (branch slots, default candidates) vs the plain one,
+    against the ratio of their MACs (target: time ratio <= 1.2 x MACs ratio)."""
+    plain = create_model("wrn16_2", **FMNIST)
+    gated = gate_model(plain, "branch")
+    t_plain = train_step_time(plain, args.batch, args.steps)
+    t_gated = train_step_time(gated, args.batch, args.steps)
+    macs_ratio = count_macs(gated, SHAPE, args.batch) / count_macs(plain, SHAPE, args.batch)
+    time_ratio = t_gated / t_plain
+    return {"t_plain_s": t_plain, "t_gated_s": t_gated, "time_ratio": time_ratio, "macs_ratio": macs_ratio,
+            "time_over_macs": time_ratio / macs_ratio, "target": "time_over_macs <= 1.2", "batch": args.batch}
+
+
+@BENCHMARKS.register("materialize_overhead")
+def materialize_overhead(args: argparse.Namespace) -> dict[str, Any]:
+    """A WRN-16-4 with half its branches dropped through gates at zero, materialised, versus the same
+    architecture built directly; interleaved A/B (target: ratio within 3 % of 1)."""
+    torch.manual_seed(0)
+    base = create_model("wrn16_4", **FMNIST)
+    dropped = every_second_branch(base)
+    gated = gate_model(base, "branch", ["original"])
+    with torch.no_grad():
+        for name in dropped:
+            gated_slots(gated)[name].gate.zero_()
+    materialised, _ = materialize(gated.eval())
+    direct = drop_branches(create_model("wrn16_4", **FMNIST), dropped)
+    direct.load_state_dict(materialised.state_dict())
+    out: dict[str, Any] = {"dropped_branches": dropped, "target": "|ratio - 1| <= 0.03"}
+    for b in (1, args.batch):
+        ab = compare_latency(direct.eval(), materialised.eval(), SHAPE, b, pairs=args.pairs, threads=args.threads)
+        out[f"ratio_b{b}"] = ab.ratio_median
+        out[f"ratio_b{b}_iqr"] = ab.ratio_iqr
+    return out
+
+
+@BENCHMARKS.register("ab_repeatability")
+def ab_repeatability(args: argparse.Namespace) -> dict[str, Any]:
+    """The same A/B ratio (WRN-16-4 vs WRN-16-4 with half its blocks, batch 1) measured three times."""
+    torch.manual_seed(0)
+    full = create_model("wrn16_4", **FMNIST).eval()
+    half = drop_branches(create_model("wrn16_4", **FMNIST), every_second_branch(full)).eval()
+    runs = [compare_latency(full, half, SHAPE, 1, pairs=args.pairs, threads=args.threads) for _ in range(3)]
+    values = [r.ratio_median for r in runs]
+    return {"ratios_b1": values, "iqrs_b1": [r.ratio_iqr for r in runs],
+            "spread": (max(values) - min(values)) / min(values), "target": "spread <= 0.05"}
+
+
+@BENCHMARKS.register("cost_model_error")
+def cost_model_error_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Latency predicted from the lookup table versus measured end to end, for five materialised
+    WRN-16-2 architectures (random choices per branch). Prediction = base latency - the slots'
+    original latencies + the kept candidates' latencies (target: within 10 %)."""
+    torch.manual_seed(0)
+    rng = random.Random(0)
+    base = create_model("wrn16_2", **FMNIST).eval()
+    gated = gate_model(base, "branch", ["original", {"alternative": "narrow", "ratio": 0.5}, "dwsep"])
+    ctx = CostContext(SHAPE, batch_size=1, threads=args.threads, table_path=Path(args.out) / "cost_model_table.json")
+    report = assign_costs(gated, base, "latency", ctx)
+    rows = []
+    for arch in range(5):
+        predicted = report["base_total"]
+        with torch.no_grad():
+            for name, slot in gated_slots(gated).items():
+                choice = rng.choice([-1, *range(len(slot.labels))])  # -1: drop the branch
+                slot.gate.copy_(torch.tensor([float(j == choice) for j in range(len(slot.labels))]))
+                predicted -= report["slots"][name]["original"]["raw"]
+                if choice >= 0:
+                    predicted += report["slots"][name][slot.labels[choice]]["raw"]
+        plain, _ = materialize(gated.eval())
+        measured = measure_latency(plain.eval(), SHAPE, 1, threads=args.threads, min_run_time=0.5).median_s
+        rows.append({"arch": arch, "predicted_s": predicted, "measured_s": measured,
+                     "error": cost_model_error(predicted, measured)})
+    return {"base_s": report["base_total"], "architectures": rows,
+            "max_abs_error": max(abs(r["error"]) for r in rows), "target": "max_abs_error <= 0.10"}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("name", nargs="?", help=f"one of {BENCHMARKS.list()}")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--pairs", type=int, default=20)
+    ap.add_argument("--out", default="runs/benchmarks")
+    args = ap.parse_args(argv)
+    if args.list or not args.name:
+        for name in BENCHMARKS.list():
+            print(f"{name}: {(BENCHMARKS.get(name).__doc__ or '').splitlines()[0]}")
+        return None
+    torch.set_num_threads(args.threads)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    record = {"benchmark": args.name, **BENCHMARKS.create(args.name, args),
+              "environment": bench_environment("cpu", threads=args.threads)}
+    atomic_write_json(record, Path(args.out) / f"{args.name}.json")
+    print({k: v for k, v in record.items() if k != "environment"})
+    return record
+
+
+if __name__ == "__main__":
+    main()
