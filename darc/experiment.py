@@ -164,13 +164,13 @@ def load_base(exp: dict[str, Any], base_dir: str | Path) -> nn.Module:
 
 def compare_to_base(
     base: nn.Module, compressed: nn.Module, input_shape: tuple[int, ...], *, batch_sizes: list[int],
-    threads: int, pairs: int, min_block_time: float, peak_memory: bool, device: str = "cpu",
+    threads: int, pairs: int, min_block_time: float, device: str = "cpu",
 ) -> dict[str, Any]:
-    """Measured ratios base / compressed: latency (interleaved A/B, per batch size), parameter bytes,
-    peak inference memory, and MACs (an analytic cost, reported as such, never as a speed-up)."""
+    """Measured ratios base / compressed: latency (interleaved A/B, per batch size) and parameter
+    bytes, plus MACs (an analytic cost, reported as such, never as a speed-up)."""
     from darc.bench.latency import compare_latency
     from darc.bench.macs import count_macs
-    from darc.bench.memory import param_bytes, peak_inference_memory
+    from darc.bench.memory import param_bytes
 
     row: dict[str, Any] = {
         "param_bytes": param_bytes(compressed), "base_param_bytes": param_bytes(base),
@@ -185,13 +185,26 @@ def compare_to_base(
         row[f"base_latency_b{b}_ms"] = ab.median_a_s * 1e3
         row[f"speedup_b{b}"] = ab.ratio_median
         row[f"speedup_b{b}_iqr"] = ab.ratio_iqr
-        if peak_memory:
-            mine = peak_inference_memory(compressed, input_shape, b, device, threads=threads)
-            theirs = peak_inference_memory(base, input_shape, b, device, threads=threads)
-            row[f"peak_mem_b{b}_bytes"] = mine.net_bytes
-            row[f"base_peak_mem_b{b}_bytes"] = theirs.net_bytes
-            row[f"peak_mem_reduction_b{b}"] = theirs.net_bytes / max(mine.net_bytes, 1)
     return row
+
+
+def peak_memory_columns(
+    base: nn.Module, compressed: dict[str, nn.Module], input_shape: tuple[int, ...], batch_sizes: list[int],
+    threads: int, device: str = "cpu",
+) -> dict[str, dict[str, Any]]:
+    """Per compressed model: measured peak inference memory and its reduction against the base, per
+    batch size (one probe per model and batch size; the base is measured once)."""
+    from darc.bench.memory import peak_inference_memory_many
+
+    cols: dict[str, dict[str, Any]] = {k: {} for k in compressed}
+    for b in batch_sizes:
+        mem = peak_inference_memory_many({"__base__": base, **compressed}, input_shape, b, device, threads=threads)
+        for key in compressed:
+            cols[key][f"peak_mem_b{b}_bytes"] = mem[key].net_bytes
+            cols[key][f"base_peak_mem_b{b}_bytes"] = mem["__base__"].net_bytes
+            cols[key][f"peak_mem_reduction_b{b}"] = mem["__base__"].net_bytes / max(mem[key].net_bytes, 1)
+            cols[key]["peak_mem_method"] = mem[key].method
+    return cols
 
 
 def bench(
@@ -215,10 +228,13 @@ def bench(
     base = load_base(exp, base_dir).eval()
     base_acc = _accuracy(Path(base_dir))
     shape = tuple(data.meta.input_shape)
+    batch_sizes = list(b.get("batch_sizes", [1, 64]))
+    runs = {str(d): (json.loads((Path(d) / RESULT).read_text()), load_finetuned(d).eval()) for d in finetune_dirs}
+    memory = peak_memory_columns(base, {k: m for k, (_, m) in runs.items()}, shape, batch_sizes, threads) \
+        if b.get("peak_memory", True) else {k: {} for k in runs}
+    prov = {k: v for k, v in _record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []
-    for d in finetune_dirs:
-        res = json.loads((Path(d) / RESULT).read_text())
-        compressed = load_finetuned(d).eval()
+    for key, (res, compressed) in runs.items():
         row = {
             "experiment": exp.get("stands_for", exp["model"]), "lam": res["lam"],
             "base_test_acc": base_acc, "test_acc": res["test_acc"],
@@ -228,12 +244,11 @@ def bench(
             "total_slots": len(res["kept"]), "kept": json.dumps(res["kept"]),
         }
         row.update(compare_to_base(
-            base, compressed, shape, batch_sizes=list(b.get("batch_sizes", [1, 64])), threads=threads,
+            base, compressed, shape, batch_sizes=batch_sizes, threads=threads,
             pairs=int(b.get("pairs", 10)), min_block_time=float(b.get("min_block_time", 0.05)),
-            peak_memory=bool(b.get("peak_memory", True)),
         ))
-        prov = _record(exp, scale, data, "bench", threads=threads)
-        row.update({k: v for k, v in prov.items() if k != "config"})
+        row.update(memory[key])
+        row.update(prov)
         row["config"] = json.dumps(exp, sort_keys=True)
         rows.append(row)
     frame = pd.DataFrame(rows).sort_values("lam")
