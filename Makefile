@@ -17,7 +17,7 @@ reproduce: setup
 	PATH=$(CURDIR)/.venv/bin:$$PATH $(VENV)/snakemake --cores $(CORES)
 
 smoke: setup
-	PATH=$(CURDIR)/.venv/bin:$$PATH $(VENV)/snakemake --cores $(CORES) --config scale=smoke --directory runs/smoke
+	PATH=$(CURDIR)/.venv/bin:$$PATH $(VENV)/snakemake --cores $(CORES) --config scale=smoke
 
 lint: setup
 	$(VENV)/ruff check darc theory tests workflow/scripts benchmarks

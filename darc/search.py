@@ -43,6 +43,7 @@ class SearchConfig:
     calibration_samples: int = 64
     cost_batch_size: int = 1
     cost_threads: int | None = None
+    cost_device: str = "cpu"  # the deployment target the latency cost model measures on
     latency_table: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -89,8 +90,8 @@ def run_search(
     out.mkdir(parents=True, exist_ok=True)
     gated = gate_for_search(base, data, cfg)
     ctx = CostContext(
-        tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, threads=cfg.cost_threads,
-        table_path=cfg.latency_table,
+        tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=cfg.cost_device,
+        threads=cfg.cost_threads, table_path=cfg.latency_table,
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
     atomic_write_json(cost_report, out / "costs.json")
