@@ -295,7 +295,10 @@ def _run_children(specs: list[ModelSpec], input_shape: tuple[int, ...], batch_si
                 raise TimeoutError(f"memory probe child did not answer within {timeout} s")
             reports[index] = conn.recv()
         except EOFError as exc:
-            raise RuntimeError("memory probe child died without a report (out of memory?)") from exc
+            raise RuntimeError(
+                "memory probe child died without a report: out of memory, or the calling script is not guarded by "
+                "`if __name__ == \"__main__\":` (spawned children re-import the main module)"
+            ) from exc
         finally:
             conn.close()
             p.join(timeout=10)
