@@ -1,10 +1,10 @@
 """Budget mode: find the penalty weight lambda that meets a target by bisection over short searches.
 
-The user asks for a ratio ``base / compressed`` of one metric: ``param_bytes`` (e.g. "at most N MB
-of parameters" is ``target_ratio = base_bytes / N``), ``macs``, or ``latency_b1`` (measured batch-1
+The user asks for a ratio ``base / compressed`` of one metric: ``param_bytes``, ``macs``, or
+``latency_b1`` (measured batch-1
 latency on this machine, interleaved A/B). Each try is a full (short) search at one lambda; the
 bisection runs in log-lambda space, keeps the smallest lambda that meets the target, and reports
-every try.
+every try. ``max_param_mb: N`` asks for "at most N MiB of parameters" directly.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ def find_lambda(exp: dict[str, Any], base_dir: str | Path, out_dir: str | Path, 
          "tolerance": 0.05, **exp.get("budget", {})}
     out = Path(out_dir)
     base = experiment.load_base(exp, base_dir).eval()
+    if b.get("max_param_mb"):  # "at most N MB of parameters" is a parameter-byte ratio
+        from darc.bench.memory import param_bytes
+
+        b["metric"], b["target_ratio"] = "param_bytes", param_bytes(base) / (b["max_param_mb"] * 2**20)
     shape = tuple(base.input_shape)
     threads = torch.get_num_threads()
     lo, hi = math.log(b["lam_low"]), math.log(b["lam_high"])

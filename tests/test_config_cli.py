@@ -86,3 +86,18 @@ def test_load_experiment_from_workflow_config_by_key(tmp_path):
     assert load_experiment(cfg, ["train.epochs=2"], key="e")["train"]["epochs"] == 2
     with pytest.raises(ConfigError, match="has no experiments.x"):
         load_experiment(cfg, key="x")
+
+
+def test_budget_mode_bisects_lambda_and_reports_every_try(tmp_path):
+    cfg = tmp_path / "exp.yaml"
+    budget = {"metric": "param_bytes", "target_ratio": 1.5, "lam_low": 0.1, "lam_high": 1000.0, "max_tries": 3}
+    cfg.write_text(yaml.safe_dump({**EXP, "budget": budget}))
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "base")]) == 0
+    assert main(["budget", "--config", str(cfg), "--base", str(tmp_path / "base"), "--out", str(tmp_path / "b")]) == 0
+    report = json.loads((tmp_path / "b" / "budget.json").read_text())
+    lams = [t["lam"] for t in report["tries"]]
+    assert 1 <= len(lams) <= 3 and lams[0] == pytest.approx(10.0)  # geometric midpoint of [0.1, 1000]
+    for earlier, later, t in zip(lams, lams[1:], report["tries"]):
+        assert (later < earlier) == t["meets_target"]  # met: try a smaller lambda; missed: a larger one
+    if report["best"] is not None:
+        assert report["best"]["ratio"] >= 1.5
