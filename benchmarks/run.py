@@ -113,13 +113,14 @@ def ab_repeatability(args: argparse.Namespace) -> dict[str, Any]:
 @BENCHMARKS.register("cost_model_error")
 def cost_model_error_bench(args: argparse.Namespace) -> dict[str, Any]:
     """Latency predicted from the lookup table versus measured end to end, for five materialised
-    WRN-16-2 architectures (random choices per branch). Prediction = base latency - the slots'
+    architectures of ``--model`` (random choices per branch). Prediction = base latency - the slots'
     original latencies + the kept candidates' latencies (target: within 10 %)."""
     torch.manual_seed(0)
     rng = random.Random(0)
-    base = create_model("wrn16_2", **FMNIST).eval()
+    base = create_model(args.model, **FMNIST).eval()
     gated = gate_model(base, "branch", ["original", {"alternative": "narrow", "ratio": 0.5}, "dwsep"])
-    ctx = CostContext(SHAPE, batch_size=1, threads=args.threads, table_path=Path(args.out) / "cost_model_table.json")
+    table = Path(args.out) / f"cost_model_table_{args.model}.json"
+    ctx = CostContext(SHAPE, batch_size=1, threads=args.threads, table_path=table)
     report = assign_costs(gated, base, "latency", ctx)
     rows = []
     for arch in range(5):
@@ -135,7 +136,7 @@ def cost_model_error_bench(args: argparse.Namespace) -> dict[str, Any]:
         measured = measure_latency(plain.eval(), SHAPE, 1, threads=args.threads, min_run_time=0.5).median_s
         rows.append({"arch": arch, "predicted_s": predicted, "measured_s": measured,
                      "error": cost_model_error(predicted, measured)})
-    return {"base_s": report["base_total"], "architectures": rows,
+    return {"model": args.model, "base_s": report["base_total"], "architectures": rows,
             "max_abs_error": max(abs(r["error"]) for r in rows), "target": "max_abs_error <= 0.10"}
 
 
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--pairs", type=int, default=20)
+    ap.add_argument("--model", default="wrn16_2", help="base network of cost_model_error")
     ap.add_argument("--out", default="runs/benchmarks")
     args = ap.parse_args(argv)
     if args.list or not args.name:
@@ -157,7 +159,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     record = {"benchmark": args.name, **BENCHMARKS.create(args.name, args),
               "environment": bench_environment("cpu", threads=args.threads)}
-    atomic_write_json(record, Path(args.out) / f"{args.name}.json")
+    suffix = f"_{args.model}" if args.name == "cost_model_error" else ""
+    atomic_write_json(record, Path(args.out) / f"{args.name}{suffix}.json")
     print({k: v for k, v in record.items() if k != "environment"})
     return record
 
