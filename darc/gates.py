@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from darc.alternatives import get_alternative
-from darc.slots import SlotSpec, describe_slots, select_modules
+from darc.slots import SlotSpec, capture_io, describe_slots, select_modules
 
 
 class IncompatibleAlternativeError(ValueError):
@@ -156,25 +156,6 @@ def _resolve_slots(
     return names, "module"
 
 
-@torch.no_grad()
-def _record_inputs(model: nn.Module, names: Iterable[str], batch: torch.Tensor) -> dict[str, torch.Tensor]:
-    modules = dict(model.named_modules())
-    seen: dict[str, torch.Tensor] = {}
-    handles = [
-        modules[n].register_forward_pre_hook(lambda m, inp, n=n: seen.setdefault(n, inp[0].detach().clone()))
-        for n in names
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        model(batch)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    return seen
-
-
 def build_candidate(
     ref: CandidateRef, spec: SlotSpec, original: nn.Module, init: bool,
     calibration: torch.Tensor | None = None,
@@ -234,7 +215,9 @@ def gate_model(
         if example_input is None:
             raise ValueError(f"pass example_input (a batch or a C,H,W shape) to gate {type(model).__name__}")
     specs = describe_slots(model, names, example_input, kind=kind)
-    slot_inputs = _record_inputs(model, names, calibration) if calibration is not None else {}
+    slot_inputs: dict[str, torch.Tensor] = {}
+    if calibration is not None:
+        slot_inputs = {n: io[0] for n, io in capture_io(model, names, calibration).items()}
     refs = [CandidateRef.parse(c) for c in candidates]
     if not any(r.alternative == "original" for r in refs):
         raise ValueError("the candidates must include 'original'")

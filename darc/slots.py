@@ -95,6 +95,46 @@ def select_modules(model: nn.Module, selector: str | Sequence[str] | Callable[[s
 
 
 @torch.no_grad()
+def capture_io(
+    model: nn.Module, names: Iterable[str], example_input: torch.Tensor | tuple[int, ...],
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The first (input, output) of each named sub-module in one eval-mode forward pass.
+
+    ``example_input`` is a tensor (batch included) or a shape without batch (zeros are used).
+    """
+    names = list(names)
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if missing:
+        raise KeyError(f"no module named {missing} in {type(model).__name__}")
+    if not isinstance(example_input, torch.Tensor):
+        param = next(model.parameters(), None)
+        example_input = torch.zeros(2, *example_input, device=param.device if param is not None else "cpu")
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def hook(n: str):
+        def record(mod: nn.Module, inp: tuple, out: object) -> None:
+            if n not in seen:
+                if not inp or not isinstance(inp[0], torch.Tensor) or not isinstance(out, torch.Tensor):
+                    raise TypeError(f"slot {n!r} must take and return a single tensor")
+                seen[n] = (inp[0].detach().clone(), out.detach())
+        return record
+
+    handles = [modules[n].register_forward_hook(hook(n)) for n in names]
+    was_training = model.training
+    model.eval()
+    try:
+        model(example_input)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    unused = [n for n in names if n not in seen]
+    if unused:
+        raise RuntimeError(f"modules {unused} were not called in the forward pass; they cannot be slots")
+    return seen
+
+
 def describe_slots(
     model: nn.Module,
     names: Iterable[str],
@@ -108,32 +148,5 @@ def describe_slots(
     if kind not in SLOT_KINDS:
         raise ValueError(f"slot kind must be one of {SLOT_KINDS}, got {kind!r}")
     names = list(names)
-    modules = dict(model.named_modules())
-    missing = [n for n in names if n not in modules]
-    if missing:
-        raise KeyError(f"no module named {missing} in {type(model).__name__}")
-    if not isinstance(example_input, torch.Tensor):
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else "cpu"
-        example_input = torch.zeros(2, *example_input, device=device)
-    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-    handles = []
-    for n in names:
-        def hook(mod, inp, out, n=n):
-            if n not in shapes:
-                if not isinstance(inp[0], torch.Tensor) or not isinstance(out, torch.Tensor):
-                    raise TypeError(f"slot {n!r} must take and return a single tensor")
-                shapes[n] = (tuple(inp[0].shape[1:]), tuple(out.shape[1:]))
-        handles.append(modules[n].register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
-    try:
-        model(example_input)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    unused = [n for n in names if n not in shapes]
-    if unused:
-        raise RuntimeError(f"modules {unused} were not called in the forward pass; they cannot be slots")
-    return [SlotSpec(n, kind, *shapes[n]) for n in names]
+    io = capture_io(model, names, example_input)
+    return [SlotSpec(n, kind, tuple(io[n][0].shape[1:]), tuple(io[n][1].shape[1:])) for n in names]
