@@ -4,9 +4,9 @@
 from theory.config import settings as theory_settings
 
 THEORY = theory_settings(config)
-# Same layout as the other rules: results/ at the default scale, runs/<scale>/results/ otherwise.
-THEORY_RESULTS = "results" if THEORY["scale"] == "default" else f"runs/{THEORY['scale']}/results"
-THEORY_LOGS = "logs/theory" if THEORY["scale"] == "default" else f"runs/{THEORY['scale']}/logs/theory"
+# Same layout as the other rules (common.smk): results/ at the default scale, runs/<scale>/results/ otherwise.
+THEORY_RESULTS = RESULTS
+THEORY_LOGS = f"{RUNS}/logs/theory"
 THEORY_PARTS = ["linear", "hidden", "weighted", "gap"]
 THEORY_FIGURE_PARTS = {"linear": ["linear", "weighted"], "hidden": ["hidden"], "gap": ["gap"]}
 THEORY_OUTPUTS = [
