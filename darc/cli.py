@@ -48,16 +48,12 @@ def cmd_bench(args: argparse.Namespace) -> Any:
     if args.arch:
         from darc.materialize import load_materialized
 
-        model = load_materialized(args.arch, args.weights)
-        shape = tuple(args.input_shape) if args.input_shape else tuple(model.input_shape)
-        name = str(args.arch)
+        model, name = load_materialized(args.arch, args.weights), str(args.arch)
     else:
         from darc.models import create_model
 
-        kwargs = json.loads(args.model_kwargs)
-        model = create_model(args.model, **kwargs)
-        shape = tuple(args.input_shape) if args.input_shape else tuple(model.input_shape)
-        name = args.model
+        model, name = create_model(args.model, **json.loads(args.model_kwargs)), args.model
+    shape = tuple(args.input_shape) if args.input_shape else tuple(model.input_shape)
     records = benchmark_model(model, shape, batch_sizes=args.batch_sizes, threads=args.threads,
                               device=args.device, model_name=name, backends=args.backends,
                               peak_memory=args.peak_memory)

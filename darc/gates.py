@@ -105,8 +105,9 @@ class GatedSlot(nn.Module):
         for j, (candidate, on) in enumerate(zip(self.candidates, active)):
             if not on:
                 continue
-            y = self.gate[j] * candidate(x)
-            out = y if out is None else out + y
+            y = candidate(x)
+            # one fused multiply-add per candidate (gate * y, accumulated)
+            out = self.gate[j] * y if out is None else torch.addcmul(out, self.gate[j], y)
         return self.zeros_for(x) if out is None else out
 
     def extra_repr(self) -> str:

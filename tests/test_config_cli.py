@@ -101,3 +101,22 @@ def test_budget_mode_bisects_lambda_and_reports_every_try(tmp_path):
         assert (later < earlier) == t["meets_target"]  # met: try a smaller lambda; missed: a larger one
     if report["best"] is not None:
         assert report["best"]["ratio"] >= 1.5
+
+
+def test_cli_bench_a_registered_model_and_an_architecture_file(tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["bench", "--model", "wrn16_1", "--model-kwargs", '{"in_chans": 1, "input_size": 8}',
+                 "--batch-sizes", "1", "2", "--threads", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "latency" in printed and "wrn16_1" in printed
+    assert any(p.suffix == ".csv" for p in out.iterdir())
+
+    from darc.gates import gate_model
+    from darc.materialize import materialize, save_materialized
+    from darc.models import create_model
+
+    plain, arch = materialize(gate_model(create_model("wrn16_1", in_chans=1, input_size=8), "branch"))
+    save_materialized(plain, arch, tmp_path / "m")
+    assert main(["bench", "--arch", str(tmp_path / "m" / "architecture.json"), "--weights",
+                 str(tmp_path / "m" / "weights.pt"), "--batch-sizes", "1", "--threads", "1",
+                 "--out", str(tmp_path / "c")]) == 0
