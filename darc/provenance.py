@@ -16,14 +16,17 @@ SCALES = ("smoke", "default", "paper")
 
 @lru_cache(maxsize=1)
 def git_commit() -> str:
-    """The current git commit (with ``-dirty`` if the tree has changes), or ``unknown``."""
+    """The current git commit (``-dirty`` if tracked code or config changed), or ``unknown``.
+
+    ``results/`` is left out of the check: a workflow run rewrites it, and that is not a code change.
+    """
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
             cwd=root, capture_output=True, text=True, check=True,
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
