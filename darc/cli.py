@@ -138,13 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = args.func(args)
+        args.func(args)
     except (ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"darc {args.command}: error: {exc}", file=sys.stderr)
         return 2
     if getattr(args, "out", None):
         print(f"darc {args.command}: outputs in {Path(args.out).resolve()}")
-    return 0 if result is None or result is not False else 1
+    return 0
 
 
 if __name__ == "__main__":

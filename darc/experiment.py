@@ -157,9 +157,10 @@ def load_finetuned(finetune_dir: str | Path) -> nn.Module:
 
 
 def load_base(exp: dict[str, Any], base_dir: str | Path) -> nn.Module:
-    data_meta_model = base_model(exp, load_data(exp))
-    data_meta_model.load_state_dict(safe_torch_load(Path(base_dir) / WEIGHTS))
-    return data_meta_model
+    """The trained base network of a ``train_base`` run directory."""
+    model = base_model(exp, load_data(exp))
+    model.load_state_dict(safe_torch_load(Path(base_dir) / WEIGHTS))
+    return model
 
 
 def compare_to_base(
