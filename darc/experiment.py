@@ -103,7 +103,7 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path) -> dict:
     cfg = search_config(exp, 0.0)
     gated = gate_for_search(base, data, cfg)
     ctx = CostContext(tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=cfg.cost_device,
-                      threads=cfg.cost_threads, table_path=table_path)
+                      threads=cfg.cost_threads, table_path=table_path, context=cfg.latency_context)
     return assign_costs(gated, base, "latency", ctx)
 
 

@@ -68,7 +68,9 @@ def fold_scale_(module: nn.Module, scale: float) -> bool:
     return True
 
 
-def _slot_module(spec: SlotSpec, parts: list[nn.Module]) -> nn.Module | None:
+def assemble_slot(spec: SlotSpec, parts: list[nn.Module]) -> nn.Module | None:
+    """What replaces a slot that keeps ``parts``: the part, their sum, or, with none kept, ``None`` for a
+    residual branch (the block becomes its shortcut) and :class:`darc.nn.ZeroOutput` otherwise."""
     if not parts:
         return None if spec.kind == "branch" else ZeroOutput(spec.out_shape, spec.stride)
     return parts[0] if len(parts) == 1 else SumOf(parts)
@@ -108,7 +110,7 @@ def materialize(gated_model: nn.Module, threshold: float = 0.0) -> tuple[nn.Modu
             scaled = not fold_scale_(candidate, g)
             parts.append(Scaled(candidate, g) if scaled else candidate)
             kept.append({**ref.to_dict(), "gate": g, "constant_scale": scaled})
-        _install(model, slot.spec, _slot_module(slot.spec, parts))
+        _install(model, slot.spec, assemble_slot(slot.spec, parts))
         slots_record.append({**slot.spec.to_dict(), "kept": kept})
     arch = {"format": ARCH_FORMAT, "base_model": _base_record(gated_model), "slots": slots_record}
     return model, arch
@@ -154,7 +156,7 @@ def build(
             ref = CandidateRef(kept["alternative"], kept["config"])
             module = build_candidate(ref, spec, original, init=False)
             parts.append(Scaled(module, kept["gate"]) if kept["constant_scale"] else module)
-        _install(base_model, spec, _slot_module(spec, parts))
+        _install(base_model, spec, assemble_slot(spec, parts))
     if state_dict is not None:
         base_model.load_state_dict(state_dict, strict=True)
     return base_model

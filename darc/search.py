@@ -45,6 +45,7 @@ class SearchConfig:
     cost_threads: int | None = None
     cost_device: str = "cpu"  # the deployment target the latency cost model measures on
     latency_table: str | None = None
+    latency_context: str = "slot"  # "slot": each candidate timed alone; "parent": marginal in its block
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def run_search(
     gated = gate_for_search(base, data, cfg)
     ctx = CostContext(
         tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=cfg.cost_device,
-        threads=cfg.cost_threads, table_path=cfg.latency_table,
+        threads=cfg.cost_threads, table_path=cfg.latency_table, context=cfg.latency_context,
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
     atomic_write_json(cost_report, out / "costs.json")

@@ -314,6 +314,22 @@ def test_latency_table_round_trip_prediction_and_error(tmp_path):
         lookup(table, "missing")
 
 
+def test_latency_table_against_a_reference_stores_ratios(tmp_path):
+    torch.manual_seed(0)
+    small, big = nn.Conv2d(4, 4, 1), nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)])
+    path = tmp_path / "table.json"
+    table = build_latency_table({"small": small}, {"small": (4, 8, 8)}, 1, threads=1, path=path,
+                                reference=("big", big, (4, 8, 8)), pairs=4)
+    assert {k.module for k in table} == {"small", "big"}
+    t_small, t_big = lookup(table, "small"), lookup(table, "big")
+    assert 0 < t_small < t_big
+    entries = {e["module"]: e for e in json.loads(path.read_text())["entries"]}
+    assert entries["big"]["ratio_to_reference"] == 1.0
+    assert entries["small"]["reference"] == "big"
+    assert entries["small"]["median_s"] == pytest.approx(entries["small"]["ratio_to_reference"] * t_big)
+    assert load_latency_table(path) == table
+
+
 def test_latency_table_needs_every_shape():
     with pytest.raises(KeyError, match="no input shape"):
         build_latency_table({"conv": nn.Conv2d(1, 1, 1)}, {}, 1)

@@ -66,6 +66,44 @@ def test_cost_models_report_documented_keys(cost_model, tmp_path):
         assert json.loads((tmp_path / "table.json").read_text())["entries"]
 
 
+def _leaf_calls(module: nn.Module, shape: tuple[int, ...]) -> int:
+    """How many leaf modules one forward pass runs: a deterministic stand-in for latency."""
+    calls = []
+    hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in module.modules()
+             if not list(m.children())]
+    with torch.no_grad():
+        module.eval()(torch.zeros(1, *shape))
+    for h in hooks:
+        h.remove()
+    return len(calls)
+
+
+@pytest.mark.parametrize("context", ["parent", "slot"])
+def test_latency_cost_is_the_marginal_cost_in_the_parent_block(context, monkeypatch):
+    from darc.bench import cost_check
+    from darc.models import create_model
+
+    def fake_table(modules, in_shapes, batch_size, *, device, threads, dtype, **_):
+        return {cost_check.LatencyKey(n, tuple(in_shapes[n]), batch_size, threads, str(device), "float32"):
+                float(_leaf_calls(m, in_shapes[n])) for n, m in modules.items()}
+
+    monkeypatch.setattr(cost_check, "build_latency_table", fake_table)
+    base = create_model("wrn16_1", in_chans=1, input_size=8, num_classes=4).eval()
+    gated = gate_model(base, "branch", ["original", {"alternative": "narrow", "ratio": 0.5}])
+    report = assign_costs(gated, base, "latency", CostContext((1, 8, 8), context=context))
+    cost = report["slots"]["stages.0.1.branch"]["original"]["raw"]
+    # the branch runs conv, BN, ReLU, conv; dropping it also skips the block's pre-activation BN and ReLU
+    # (the block becomes its identity shortcut, one call either way)
+    assert cost == (6 if context == "parent" else 4)
+    assert report["slots"]["stages.0.1.branch"]["narrow(ratio=0.5)"]["raw"] == cost
+
+
+def test_unknown_latency_context_is_refused():
+    gated = gate_model(TinyResNet(), ["blocks.*.body"], example_input=SHAPE)
+    with pytest.raises(ValueError, match="latency context"):
+        assign_costs(gated, TinyResNet(), "latency", CostContext(SHAPE, context="block"))
+
+
 def test_search_reaches_exact_zeros_and_larger_lambda_is_never_costlier(tmp_path):
     results = {lam: search(lam, tmp_path) for lam in (0.0, 0.3, 3.0, 30.0)}
     costs = [results[lam]["arch_cost"] for lam in sorted(results)]

@@ -6,6 +6,11 @@ DARC's latency cost model prices each candidate by a measured latency. The table
 the module (e.g. ``"stage2.block0.branch/narrow_0.5"``); :func:`build_latency_table` also stores a short
 description of it (class and parameter count) and the quartiles in the JSON file.
 
+Timed alone, every entry is a median taken at its own moment, so a machine whose speed drifts (other
+tenants, frequency scaling) puts that drift into the table. With a ``reference`` (DARC passes the base
+network) each module is instead timed against the reference in interleaved A/B blocks and stored as
+its ratio to it times the reference's median: the drift cancels in each ratio.
+
 Summing module latencies ignores what runs between modules (Python dispatch, the residual additions,
 memory traffic of the shortcut) and cache effects between neighbours, so the prediction is checked
 against a measured whole-model latency with :func:`cost_model_error`.
@@ -26,11 +31,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 from darc.bench.env import bench_environment, dtype_name, resolve_device, resolve_threads
-from darc.bench.latency import measure_module_latency
+from darc.bench.latency import compare_latency, measure_module_latency
 from darc.io import atomic_write_json
 
 TABLE_FORMAT = "darc-latency-table/1"
@@ -64,42 +70,68 @@ def build_latency_table(
     min_run_time: float = 0.1,
     warmup: int = 3,
     min_measurements: int = 10,
+    reference: tuple[str, nn.Module, Sequence[int]] | None = None,
+    pairs: int = 10,
     path: str | os.PathLike | None = None,
 ) -> dict[LatencyKey, float]:
-    """Measure every module with :func:`darc.bench.latency.measure_module_latency`.
+    """Measure every module; returns ``{LatencyKey: median seconds}``.
 
     ``modules`` maps a name to a module, ``in_shapes`` the same names to the module's input shape
-    (without batch). Returns ``{LatencyKey: median seconds}``; with ``path`` also writes the JSON file
-    (atomically) with quartiles, descriptions and the environment.
+    (without batch). Without ``reference`` each module is timed alone
+    (:func:`darc.bench.latency.measure_module_latency`). With ``reference=(name, module, in_shape)``
+    (DARC passes the base network) each module is timed *against the reference* by the interleaved A/B
+    protocol (:func:`darc.bench.latency.compare_latency`, ``pairs`` pairs): an entry is its median
+    per-pair ratio to the reference times the reference's median over all pairs, so drifts of the
+    machine while the table is built cancel; the reference gets an entry of its own. With ``path``
+    also writes the JSON file (atomically) with quartiles, ratios, descriptions and the environment.
     """
     missing = [n for n in modules if n not in in_shapes]
     if missing:
         raise KeyError(f"no input shape for modules {missing}")
     dev = resolve_device(device)
     n_threads = resolve_threads(threads)
-    table: dict[LatencyKey, float] = {}
-    entries: list[dict[str, Any]] = []
-    for name, module in modules.items():
-        shape = tuple(int(s) for s in in_shapes[name])
-        res = measure_module_latency(
-            module, shape, batch_size, device=dev, threads=n_threads, dtype=dtype,
-            channels_last=channels_last, min_run_time=min_run_time, warmup=warmup,
-            min_measurements=min_measurements,
-        )
-        key = LatencyKey(name, shape, batch_size, n_threads, str(dev), dtype_name(dtype))
-        table[key] = res.median_s
-        entries.append({
-            **key._asdict(),
-            "in_shape": list(shape),
-            "median_s": res.median_s,
-            "q25_s": res.q25_s,
-            "q75_s": res.q75_s,
-            "n_measurements": res.n_measurements,
-            "description": describe_module(module),
-        })
+    common = dict(device=dev, threads=n_threads, dtype=dtype, channels_last=channels_last)
+
+    def key(name: str, shape: Sequence[int]) -> LatencyKey:
+        return LatencyKey(name, tuple(int(s) for s in shape), batch_size, n_threads, str(dev), dtype_name(dtype))
+
+    rows: list[dict[str, Any]] = []
+    if reference is None:
+        for name, module in modules.items():
+            res = measure_module_latency(module, in_shapes[name], batch_size, min_run_time=min_run_time,
+                                         warmup=warmup, min_measurements=min_measurements, **common)
+            rows.append({**key(name, in_shapes[name])._asdict(), "median_s": res.median_s, "q25_s": res.q25_s,
+                         "q75_s": res.q75_s, "n_measurements": res.n_measurements,
+                         "description": describe_module(module)})
+    else:
+        ref_name, ref_module, ref_shape = reference
+        ref_times: list[float] = []
+        ratios: dict[str, tuple[float, float, float]] = {}
+        for name, module in modules.items():
+            if name == ref_name:
+                continue
+            ab = compare_latency(module, ref_module, in_shapes[name], batch_size, pairs=pairs, warmup=warmup,
+                                 input_shape_b=ref_shape, **common)
+            ratios[name] = (ab.ratio_q25, ab.ratio_median, ab.ratio_q75)
+            ref_times += ab.times_b_s
+        if not ref_times:  # nothing to compare: time the reference alone
+            ref_times = measure_module_latency(ref_module, ref_shape, batch_size, min_run_time=min_run_time,
+                                               warmup=warmup, min_measurements=min_measurements,
+                                               **common).times_s
+        q25, t_ref, q75 = (float(v) for v in np.percentile(ref_times, [25, 50, 75]))
+        rows.append({**key(ref_name, ref_shape)._asdict(), "median_s": t_ref, "q25_s": q25, "q75_s": q75,
+                     "n_measurements": len(ref_times), "description": describe_module(ref_module),
+                     "ratio_to_reference": 1.0})
+        for name, (r25, r50, r75) in ratios.items():
+            rows.append({**key(name, in_shapes[name])._asdict(), "median_s": r50 * t_ref, "q25_s": r25 * t_ref,
+                         "q75_s": r75 * t_ref, "n_measurements": pairs,
+                         "description": describe_module(modules[name]), "ratio_to_reference": r50,
+                         "reference": ref_name})
+    table = {key(r["module"], r["in_shape"]): r["median_s"] for r in rows}
     if path is not None:
         env = bench_environment(dev, threads=n_threads, dtype=dtype, batch_size=batch_size,
                                 channels_last=channels_last)
+        entries = [{**r, "in_shape": list(r["in_shape"])} for r in rows]
         atomic_write_json({"format": TABLE_FORMAT, "environment": env, "entries": entries}, path)
     return table
 

@@ -403,11 +403,14 @@ def compare_latency(
     channels_last: bool = False,
     warmup: int = 3,
     min_block_time: float = 0.02,
+    input_shape_b: Sequence[int] | None = None,
 ) -> ABResult:
     """Interleaved A/B latency comparison in one process (ABBA order).
 
-    Both models get the same input tensor. After ``warmup`` calls each, the calls per block
-    (``number``) is chosen so that the slower model's block lasts about ``min_block_time`` seconds; then
+    Both models get the same input tensor, unless ``input_shape_b`` gives B its own (to time a
+    sub-module against a whole network, as the latency lookup table does). After ``warmup`` calls
+    each, the calls per block (``number``) is chosen so that the slower model's block lasts about
+    ``min_block_time`` seconds; then
     ``pairs`` pairs of ``Timer.timeit(number)`` blocks run in the order AB, BA, AB, ... and each pair
     gives one ratio t_a / t_b. Reports the median and IQR of the ratios and each model's median per-call
     time. A ratio above 1 means B is faster.
@@ -420,20 +423,21 @@ def compare_latency(
     mod_b, restore_b = prepare_model(model_b, dev, dtype, channels_last)
     try:
         x = make_input(input_shape, batch_size, dev, dtype, channels_last)
+        x_b = x if input_shape_b is None else make_input(input_shape_b, batch_size, dev, dtype, channels_last)
         clock = _sync_timer(dev)
         timers = {
-            name: Timer(stmt="m(x)", globals={"m": m, "x": x}, num_threads=n_threads, timer=clock)
-            for name, m in (("a", mod_a), ("b", mod_b))
+            name: Timer(stmt="m(x)", globals={"m": m, "x": inp}, num_threads=n_threads, timer=clock)
+            for name, m, inp in (("a", mod_a, x), ("b", mod_b, x_b))
         }
         times: dict[str, list[float]] = {"a": [], "b": []}
         with torch_threads(n_threads), torch.inference_mode():
             single = []
-            for m in (mod_a, mod_b):
+            for m, inp in ((mod_a, x), (mod_b, x_b)):
                 for _ in range(max(1, warmup)):
-                    m(x)
+                    m(inp)
                 synchronize(dev)
                 t0 = clock()
-                m(x)
+                m(inp)
                 single.append(clock() - t0)
             number = max(1, int(np.ceil(min_block_time / max(max(single), 1e-9))))
             for i in range(pairs):
