@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--pairs", type=int, default=20)
     ap.add_argument("--model", default="wrn16_2", help="base network of cost_model_error")
-    ap.add_argument("--context", default="slot", choices=["parent", "slot"],
+    ap.add_argument("--context", default="parent", choices=["parent", "slot"],
                     help="latency cost context of cost_model_error (see darc.costs.CostContext)")
     ap.add_argument("--out", default="runs/benchmarks")
     args = ap.parse_args(argv)

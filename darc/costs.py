@@ -12,8 +12,9 @@ Registered cost models (:data:`COST_MODELS`):
 * ``latency``: median wall-clock time on the current device at the given batch size and thread
   count, by the protocol of :mod:`darc.bench.latency`, through a lookup table saved as a JSON data
   file keyed by module (a label + a hash of its structure), shape, batch, threads, device and dtype,
-  which also holds the whole base network's latency (the normaliser). A candidate's cost is its own
-  latency, or optionally its marginal latency inside the slot's parent module (:class:`CostContext`).
+  which also holds the whole base network's latency (the normaliser). A candidate's cost is its
+  marginal latency inside the slot's parent module (the residual block of a branch slot): the parent
+  with the candidate minus the parent with the slot dropped; or its own latency (:class:`CostContext`).
   Each entry is timed in interleaved A/B pairs against the base network, so machine drift cancels.
   Entries already in the file are reused, so one exclusive measuring job can serve many searches.
 """
@@ -39,11 +40,12 @@ from darc.registry import Registry
 class CostContext:
     """Where and how costs are measured.
 
-    ``context`` (latency only): ``"slot"`` (default) times each candidate alone; ``"parent"`` prices a
-    candidate by its *marginal* latency in the module that holds the slot, ``t(parent with the candidate)
-    - t(parent with the slot dropped)``, so what dropping a slot also removes (a residual block's
-    pre-activation and addition) is counted. On WRN-16-2 (batch 1, 1 thread) both predicted whole-network
-    latency within 10 %, ``"slot"`` the closer (``benchmarks/run.py cost_model_error``), so it is the
+    ``context`` (latency only): ``"parent"`` (default) prices a candidate by its *marginal* latency in the
+    module that holds the slot, ``t(parent with the candidate) - t(parent with the slot dropped)``, so what
+    dropping a slot also removes (a residual block's pre-activation and addition) is counted; ``"slot"``
+    times each candidate alone. On WRN-16-2 (batch 1, 1 thread) ``"parent"`` predicted whole-network
+    latency within 10 % on both CPUs tried, ``"slot"`` on one of them (``benchmarks/run.py
+    cost_model_error``), so ``"parent"`` is the
     default. Slots directly under the root are timed alone either way. Every module is timed against the
     base network in ``pairs`` interleaved A/B pairs (:func:`darc.bench.cost_check.build_latency_table`
     with a reference), so machine drift cancels.
@@ -56,7 +58,7 @@ class CostContext:
     dtype: torch.dtype = torch.float32
     table_path: str | os.PathLike | None = None
     min_run_time: float = 0.1
-    context: str = "slot"
+    context: str = "parent"
     pairs: int = 10
 
 

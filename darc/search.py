@@ -45,7 +45,7 @@ class SearchConfig:
     cost_threads: int | None = None
     cost_device: str = "cpu"  # the deployment target the latency cost model measures on
     latency_table: str | None = None
-    latency_context: str = "slot"  # "slot": each candidate timed alone; "parent": marginal in its block
+    latency_context: str = "parent"  # "parent": marginal latency in the slot's block; "slot": timed alone
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
