@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -69,3 +70,33 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
             "written by darc; delete it and rerun the step that produces it (training resumes "
             "from the last good checkpoint if one exists)."
         ) from exc
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short SHA-1 of JSON-able values, tensors and modules (their state dicts): what a run was made from.
+
+    Training runs store it in their checkpoint, so a run whose inputs changed starts afresh instead of
+    resuming a checkpoint made from other inputs.
+    """
+    digest = hashlib.sha1()
+
+    def feed(obj: Any) -> None:
+        if isinstance(obj, torch.nn.Module):
+            obj = obj.state_dict()
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous()
+            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(obj, dict):
+            for k in sorted(obj, key=str):
+                digest.update(str(k).encode())
+                feed(obj[k])
+        elif isinstance(obj, list | tuple):
+            for item in obj:
+                feed(item)
+        else:
+            digest.update(json.dumps(obj, sort_keys=True, default=str).encode())
+
+    for part in parts:
+        feed(part)
+    return digest.hexdigest()[:16]

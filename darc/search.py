@@ -20,7 +20,7 @@ from torch import nn
 
 from darc.costs import CostContext, architecture_cost, assign_costs
 from darc.gates import DEFAULT_CANDIDATES, gate_model, gate_table, gated_slots
-from darc.io import atomic_write_json, atomic_write_text
+from darc.io import atomic_write_json, atomic_write_text, fingerprint
 from darc.materialize import load_materialized, materialize, save_materialized
 from darc.penalty import ProximalGateStep, gate_penalty, search_param_groups
 from darc.train import TrainConfig, fit
@@ -107,12 +107,19 @@ def run_search(
         row["penalty"] = float(gate_penalty(model, cfg.lam).detach())
         row["zero_gates"] = sum(int((s.gate == 0).sum()) for s in gated_slots(model).values())
 
-    if not gates_log.exists() or not resume:
+    # what this search is made from; a rerun with other inputs starts afresh instead of resuming (costs
+    # re-measured without a table are noise, not an input)
+    measured_anew = cfg.cost_model == "latency" and not cfg.latency_table
+    run_fingerprint = fingerprint(cfg.to_dict(), base, None if measured_anew else cost_report)
+    marker = out / "fingerprint.txt"
+    same_inputs = marker.exists() and marker.read_text().strip() == run_fingerprint
+    if not gates_log.exists() or not resume or not same_inputs:
         log_gates(-1, gated, {})
+        atomic_write_text(run_fingerprint + "\n", marker)
     result = fit(
         gated, data, cfg.train, out / "train", resume=resume, device=device,
         optimizer=search_optimizer(gated, cfg), step_hook=ProximalGateStep(gated, cfg.lam, cfg.nonnegative),
-        on_epoch_end=log_gates, progress=progress,
+        on_epoch_end=log_gates, progress=progress, fingerprint=run_fingerprint,
     )
     gated.to("cpu").eval()
     plain, arch = materialize(gated)
@@ -136,5 +143,7 @@ def finetune(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Fine-tune a materialised network (no penalty, no gates) with :func:`darc.train.fit`."""
     model = load_materialized(arch_path, weights_path, base_model=base_model)
-    result = fit(model, data, cfg, out_dir, resume=resume, device=device, progress=progress)
+    arch = json.loads(Path(arch_path).read_text())
+    result = fit(model, data, cfg, out_dir, resume=resume, device=device, progress=progress,
+                 fingerprint=fingerprint(arch, model))
     return model, result

@@ -119,6 +119,20 @@ def test_search_reaches_exact_zeros_and_larger_lambda_is_never_costlier(tmp_path
     assert (tmp_path / "lam3.0" / "materialized" / "architecture.json").exists()
 
 
+def test_search_rerun_with_other_inputs_starts_afresh(tmp_path):
+    out = tmp_path / "run"
+    torch.manual_seed(0)
+    first = run_search(TinyResNet(), bundle(), cfg(1.0, epochs=2), out, progress=False)
+    torch.manual_seed(0)
+    again = run_search(TinyResNet(), bundle(), cfg(1.0, epochs=2), out, progress=False)
+    assert again["metrics"] == first["metrics"]  # same inputs: the finished search is reused as it is
+    with pytest.warns(UserWarning, match="other inputs"):
+        run_search(TinyResNet(), bundle(), cfg(2.0, epochs=2), out, progress=False)
+    log = [json.loads(line) for line in (out / "gates.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log if r["slot"] == "blocks.0.body" and r["candidate"] == "original"] == [-1, 0, 1]
+    assert json.loads((out / "search.json").read_text())["lam"] == 2.0
+
+
 def _candidate_l2(slot) -> float:
     return float(sum(p.pow(2).sum() for p in slot.candidates[0].parameters()))
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from darc.data import CropFlip, DatasetBundle, TensorImageDataset, get_dataset
-from darc.io import CheckpointError
+from darc.io import CheckpointError, fingerprint
 from darc.train import (
     CHECKPOINT,
     SCHEDULERS,
@@ -141,6 +141,24 @@ def test_finished_run_is_not_retrained(reference):
     model, again = run(out, recipe())
     assert again["epochs_run"] == 0 and again["metrics"] == res["metrics"]
     assert all(torch.equal(model.state_dict()[k], state[k]) for k in state)
+
+
+def test_checkpoint_from_other_inputs_is_not_resumed(tmp_path):
+    cfg = recipe(epochs=1)
+    _, first = run(tmp_path, cfg, fingerprint="inputs-a")
+    _, same = run(tmp_path, cfg, fingerprint="inputs-a")
+    assert same["epochs_run"] == 0  # same inputs: the finished run is reused
+    with pytest.warns(UserWarning, match="other inputs"):
+        _, other = run(tmp_path, cfg, fingerprint="inputs-b")
+    assert other["resumed_from"] is None and other["epochs_run"] == 1
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["fingerprint"] == "inputs-b"
+
+
+def test_fingerprint_tracks_values_and_weights():
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    assert fingerprint({"lr": 0.1}, a) == fingerprint({"lr": 0.1}, a)
+    assert fingerprint({"lr": 0.1}, a) != fingerprint({"lr": 0.2}, a)
+    assert fingerprint({"lr": 0.1}, a) != fingerprint({"lr": 0.1}, b)
 
 
 def test_nonfinite_loss_stops_and_keeps_checkpoint(tmp_path):

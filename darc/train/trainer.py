@@ -85,6 +85,7 @@ def fit(
     on_epoch_end: Callable[[int, nn.Module, dict[str, Any]], None] | None = None,
     on_step: Callable[[int, int, EpochStats], None] | None = None,
     progress: bool = True,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` per ``cfg``, checkpointing to ``out_dir``; resume from its checkpoint if any.
 
@@ -108,6 +109,9 @@ def fit(
             its checkpoint (``epoch`` 0-based, ``model`` unwrapped, ``row`` the log row).
         on_step: ``on_step(epoch, step_in_epoch, stats)`` after every step (and its checkpoint).
         progress: show a tqdm bar (only on rank 0 and a terminal).
+        fingerprint: what the run is made from (:func:`darc.io.fingerprint` of its inputs), stored in
+            the checkpoint; a checkpoint with another fingerprint is not resumed (a warning says so) but
+            overwritten, so a rerun after its inputs changed starts afresh.
 
     Returns:
         ``{"metrics": last log row, "history": rows, "paths": {name: path}, "resumed_from":
@@ -145,8 +149,14 @@ def fit(
     history: list[dict[str, Any]] = []
     saved_progress: dict[str, Any] | None = None
     resumed_from = None
-    if resume and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path)
+    ck = load_checkpoint(ckpt_path) if resume and ckpt_path.exists() else None
+    if ck is not None and fingerprint is not None and ck.get("fingerprint") != fingerprint:
+        warnings.warn(
+            f"{ckpt_path} was made from other inputs (fingerprint {ck.get('fingerprint')}, now {fingerprint}): "
+            "starting afresh and overwriting it", stacklevel=2,
+        )
+        ck = None
+    if ck is not None:
         _warn_config_change(ck["config"], cfg)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
@@ -178,7 +188,7 @@ def fit(
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
                 "epoch": epoch, "step_in_epoch": step, "config": cfg.to_dict(),
                 "metrics": history[-1] if history else {}, "history": history, "progress": progress_state,
-                "rng": rngs[0], "rng_ranks": rngs,
+                "rng": rngs[0], "rng_ranks": rngs, "fingerprint": fingerprint,
             }, ckpt_path)
 
     epochs_run = 0
