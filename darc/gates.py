@@ -21,8 +21,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from darc.alternatives import get_alternative
+from darc.scaling import last_affine_name
 from darc.slots import SlotSpec, capture_io, describe_slots, select_modules
 
 
@@ -72,6 +74,21 @@ DEFAULT_CANDIDATES: tuple[str | dict[str, Any], ...] = (
 )
 
 
+def scaled_call(module: nn.Module, scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``scale * module(x)``, computed by scaling the weights of ``module``'s last affine layer when
+    everything after it is linear (:mod:`darc.scaling`): a few weights are multiplied instead of a whole
+    activation tensor, forward and backward. Otherwise the output is scaled."""
+    name = last_affine_name(module, positive=False)
+    if name is None:
+        return scale * module(x)
+    layer = module.get_submodule(name)
+    prefix = f"{name}." if name else ""
+    scaled = {f"{prefix}weight": layer.weight * scale}
+    if layer.bias is not None:
+        scaled[f"{prefix}bias"] = layer.bias * scale
+    return functional_call(module, scaled, (x,))
+
+
 class GatedSlot(nn.Module):
     """``sum_j gate[j] * candidates[j](x)``; all-zero gates give a zero output of the slot's shape."""
 
@@ -105,9 +122,8 @@ class GatedSlot(nn.Module):
         for j, (candidate, on) in enumerate(zip(self.candidates, active)):
             if not on:
                 continue
-            y = candidate(x)
-            # one fused multiply-add per candidate (gate * y, accumulated)
-            out = self.gate[j] * y if out is None else torch.addcmul(out, self.gate[j], y)
+            y = scaled_call(candidate, self.gate[j], x)
+            out = y if out is None else out + y
         return self.zeros_for(x) if out is None else out
 
     def extra_repr(self) -> str:

@@ -26,29 +26,14 @@ from torch import nn
 from darc.gates import CandidateRef, build_candidate, gated_slots
 from darc.io import atomic_write_json
 from darc.nn import Scaled, SumOf, ZeroOutput
+from darc.scaling import last_affine
 from darc.slots import SlotSpec
 
 ARCH_FORMAT = "darc-architecture/1"
 
-_LINEAR_PASSTHROUGH = (nn.Identity, nn.Dropout, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten)
-_POSITIVE_PASSTHROUGH = (nn.ReLU, nn.LeakyReLU, nn.MaxPool2d, nn.AdaptiveMaxPool2d)
-
 
 class ArchitectureError(ValueError):
     """An architecture file does not fit the model it is applied to."""
-
-
-def _last_affine(module: nn.Module, positive: bool) -> nn.Module | None:
-    if isinstance(module, nn.Conv2d | nn.Linear | nn.Conv1d):
-        return module
-    if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-        return module if module.affine else None
-    if isinstance(module, nn.Sequential):
-        for child in reversed(module):
-            if isinstance(child, _LINEAR_PASSTHROUGH) or (positive and isinstance(child, _POSITIVE_PASSTHROUGH)):
-                continue
-            return _last_affine(child, positive)
-    return None
 
 
 @torch.no_grad()
@@ -59,7 +44,7 @@ def fold_scale_(module: nn.Module, scale: float) -> bool:
     """
     if scale == 1.0:
         return True
-    target = _last_affine(module, positive=scale > 0)
+    target = last_affine(module, positive=scale > 0)
     if target is None:
         return False
     target.weight.mul_(scale)

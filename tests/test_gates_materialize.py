@@ -1,3 +1,4 @@
+import copy
 import json
 
 import pytest
@@ -5,7 +6,7 @@ import torch
 from tiny_nets import TinyResNet, randomize_bn
 from torch import nn
 
-from darc.gates import GatedSlot, IncompatibleAlternativeError, gate_model, gated_slots
+from darc.gates import GatedSlot, IncompatibleAlternativeError, gate_model, gated_slots, scaled_call
 from darc.materialize import ArchitectureError, build, materialize
 
 
@@ -175,3 +176,27 @@ def test_architecture_for_other_registered_model_is_refused():
     _, arch = materialize(gated)
     with pytest.raises(ArchitectureError, match="wrn16_1"):
         build(arch, None, base_model=create_model("wrn16_2", in_chans=1, input_size=28))
+
+
+@pytest.mark.parametrize("module", [
+    nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1)),
+    nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.Dropout(0.0)),
+    nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()),  # nothing to absorb a signed scale
+    nn.Conv2d(3, 4, 1),
+], ids=["conv-last", "bn-last", "relu-last", "bare-conv"])
+def test_scaled_call_equals_scaling_the_output_with_the_same_gradients(module):
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 6, 6)
+    grads = []
+    for fn in (lambda m, g: scaled_call(m, g, x), lambda m, g: g * m(x)):
+        m = copy.deepcopy(module).train()
+        g = torch.tensor(-0.7, requires_grad=True)
+        out = fn(m, g)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append((out.detach(), g.grad, [p.grad for p in m.parameters()],
+                      [b.clone() for b in m.buffers()]))
+    (oa, ga, pa, ba), (ob, gb, pb, bb) = grads
+    torch.testing.assert_close(oa, ob)
+    torch.testing.assert_close(ga, gb)
+    for a, b in zip(pa + ba, pb + bb):
+        torch.testing.assert_close(a, b)
