@@ -123,7 +123,7 @@ def _in_context(
 def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext):
     """Measured latencies, each timed against the base network; with ``ctx.context == "parent"`` each
     candidate's marginal latency in its slot's parent module (see :class:`CostContext`)."""
-    from darc.bench.cost_check import LatencyKey, build_latency_table, load_latency_table, save_latency_table
+    from darc.bench.cost_check import LatencyKey, build_latency_table, load_latency_table
     from darc.bench.env import dtype_name, resolve_device, resolve_threads
     from darc.slots import capture_io
 
@@ -162,10 +162,8 @@ def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext
         table.update(build_latency_table(
             todo, shapes, ctx.batch_size, device=device, threads=threads, dtype=ctx.dtype,
             min_run_time=ctx.min_run_time, reference=(base_key.module, base, tuple(ctx.input_shape)),
-            pairs=ctx.pairs,
+            pairs=ctx.pairs, path=ctx.table_path,
         ))
-        if ctx.table_path is not None:
-            save_latency_table(table, ctx.table_path)
 
     def cost(n: str, label: str) -> float:
         if label not in keys[n]:

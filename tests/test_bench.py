@@ -328,6 +328,12 @@ def test_latency_table_against_a_reference_stores_ratios(tmp_path):
     assert entries["small"]["reference"] == "big"
     assert entries["small"]["median_s"] == pytest.approx(entries["small"]["ratio_to_reference"] * t_big)
     assert load_latency_table(path) == table
+    # a second measurement into the same file keeps the entries it does not replace
+    more = build_latency_table({"other": nn.Conv2d(4, 4, 3, padding=1)}, {"other": (4, 8, 8)}, 1, threads=1,
+                               path=path, reference=("big", big, (4, 8, 8)), pairs=2)
+    entries = {e["module"]: e for e in json.loads(path.read_text())["entries"]}
+    assert set(entries) == {"small", "big", "other"} and "ratio_to_reference" in entries["small"]
+    assert load_latency_table(path) == {**table, **more}
 
 
 def test_latency_table_needs_every_shape():

@@ -83,7 +83,8 @@ def build_latency_table(
     protocol (:func:`darc.bench.latency.compare_latency`, ``pairs`` pairs): an entry is its median
     per-pair ratio to the reference times the reference's median over all pairs, so drifts of the
     machine while the table is built cancel; the reference gets an entry of its own. With ``path``
-    also writes the JSON file (atomically) with quartiles, ratios, descriptions and the environment.
+    also writes the JSON file (atomically) with quartiles, ratios, descriptions and the environment,
+    keeping the entries a file already there holds for other keys.
     """
     missing = [n for n in modules if n not in in_shapes]
     if missing:
@@ -132,8 +133,16 @@ def build_latency_table(
         env = bench_environment(dev, threads=n_threads, dtype=dtype, batch_size=batch_size,
                                 channels_last=channels_last)
         entries = [{**r, "in_shape": list(r["in_shape"])} for r in rows]
+        if Path(path).exists():  # keep the file's other entries; the new measurements replace theirs
+            old = json.loads(Path(path).read_text(encoding="utf-8")).get("entries", [])
+            entries = [e for e in old if _entry_key(e) not in table] + entries
         atomic_write_json({"format": TABLE_FORMAT, "environment": env, "entries": entries}, path)
     return table
+
+
+def _entry_key(e: Mapping[str, Any]) -> LatencyKey:
+    return LatencyKey(str(e["module"]), tuple(int(v) for v in e["in_shape"]), int(e["batch_size"]),
+                      int(e["threads"]), str(e["device"]), str(e["dtype"]))
 
 
 def save_latency_table(table: Mapping[LatencyKey, float], path: str | os.PathLike,
@@ -149,12 +158,7 @@ def load_latency_table(path: str | os.PathLike) -> dict[LatencyKey, float]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if data.get("format") != TABLE_FORMAT:
         raise ValueError(f"{path} is not a {TABLE_FORMAT} file (format={data.get('format')!r})")
-    table: dict[LatencyKey, float] = {}
-    for e in data["entries"]:
-        key = LatencyKey(str(e["module"]), tuple(int(s) for s in e["in_shape"]), int(e["batch_size"]),
-                         int(e["threads"]), str(e["device"]), str(e["dtype"]))
-        table[key] = float(e["median_s"])
-    return table
+    return {_entry_key(e): float(e["median_s"]) for e in data["entries"]}
 
 
 def lookup(table: Mapping[LatencyKey, float], module: str | LatencyKey, **where: Any) -> float:
