@@ -158,20 +158,34 @@ def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext
             parent_name, variants = contexts[n]
             shape = tuple(parent_io[parent_name][0].shape[1:])
             keys[n] = {label: need(f"{n}<-{label}", m, shape) for label, m in variants.items()}
-    if todo:
-        table.update(build_latency_table(
-            todo, shapes, ctx.batch_size, device=device, threads=threads, dtype=ctx.dtype,
-            min_run_time=ctx.min_run_time, reference=(base_key.module, base, tuple(ctx.input_shape)),
-            pairs=ctx.pairs, path=ctx.table_path,
-        ))
+    def measure() -> None:
+        if todo:
+            table.update(build_latency_table(
+                todo, shapes, ctx.batch_size, device=device, threads=threads, dtype=ctx.dtype,
+                min_run_time=ctx.min_run_time, reference=(base_key.module, base, tuple(ctx.input_shape)),
+                pairs=ctx.pairs, path=ctx.table_path,
+            ))
+            todo.clear()
+
+    measure()
+    # a marginal latency lost in the timing noise (<= 0) falls back to the candidate timed alone: a
+    # candidate with weights is never free
+    alone: dict[tuple[str, str], LatencyKey] = {}
+    for n, s in slots.items():
+        if contexts[n] is not None:
+            for label, c in zip(s.labels, s.candidates):
+                if label in keys[n] and table[keys[n][label]] <= table[keys[n]["dropped"]]:
+                    alone[n, label] = need(label, c, s.spec.in_shape)
+    measure()
 
     def cost(n: str, label: str) -> float:
         if label not in keys[n]:
             return 0.0  # weightless
         if contexts[n] is None:
             return table[keys[n][label]]
-        # marginal latency in the parent; timing noise can make a tiny candidate look free, never negative
-        return max(0.0, table[keys[n][label]] - table[keys[n]["dropped"]])
+        if (n, label) in alone:
+            return table[alone[n, label]]
+        return table[keys[n][label]] - table[keys[n]["dropped"]]
 
     raw = {n: [cost(n, label) for label in s.labels] for n, s in slots.items()}
     return table[base_key], raw, "seconds"

@@ -98,6 +98,21 @@ def test_latency_cost_is_the_marginal_cost_in_the_parent_block(context, monkeypa
     assert report["slots"]["stages.0.1.branch"]["narrow(ratio=0.5)"]["raw"] == cost
 
 
+def test_marginal_latency_lost_in_noise_falls_back_to_the_candidate_alone(monkeypatch):
+    from darc.bench import cost_check
+    from darc.models import create_model
+
+    def fake_table(modules, in_shapes, batch_size, *, device, threads, **_):  # the parent costs nothing extra
+        return {cost_check.LatencyKey(n, tuple(in_shapes[n]), batch_size, threads, str(device), "float32"):
+                (1.0 if "<-" in n else 7.0) for n in modules}
+
+    monkeypatch.setattr(cost_check, "build_latency_table", fake_table)
+    base = create_model("wrn16_1", in_chans=1, input_size=8, num_classes=4).eval()
+    gated = gate_model(base, "branch", ["original"])
+    report = assign_costs(gated, base, "latency", CostContext((1, 8, 8), context="parent"))
+    assert all(entry["original"]["raw"] == 7.0 for entry in report["slots"].values())
+
+
 def test_unknown_latency_context_is_refused():
     gated = gate_model(TinyResNet(), ["blocks.*.body"], example_input=SHAPE)
     with pytest.raises(ValueError, match="latency context"):
