@@ -19,11 +19,18 @@ from darc.data import DatasetBundle, get_dataset
 from darc.io import atomic_write_json, safe_torch_load
 from darc.materialize import load_materialized
 from darc.models import create_model
-from darc.provenance import provenance
+from darc.provenance import git_commit, provenance
 from darc.search import SearchConfig, finetune, run_search
 from darc.train import METRICS, WEIGHTS, TrainConfig, fit
 
 RESULT = "result.json"
+
+
+def _begin(exp: dict[str, Any]) -> None:
+    """Validate ``exp`` and pin the git commit this process's outputs record: the code it started with,
+    even if the checkout moves on while it runs."""
+    validate_experiment(exp)
+    git_commit()
 
 
 def set_threads(exp: dict[str, Any]) -> int:
@@ -63,7 +70,7 @@ def _accuracy(run_dir: Path) -> float | None:
 
 def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "default", progress: bool = True) -> dict:
     """Train the base network; ``out_dir/model.pt`` holds its weights, ``result.json`` the summary."""
-    validate_experiment(exp)
+    _begin(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     data = load_data(exp)
@@ -97,7 +104,7 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path) -> dict:
     from darc.costs import CostContext, assign_costs
     from darc.search import gate_for_search
 
-    validate_experiment(exp)
+    _begin(exp)
     data = load_data(exp)
     base = base_model(exp, data).eval()
     cfg = search_config(exp, 0.0)
@@ -112,7 +119,7 @@ def search(
     scale: str = "default", progress: bool = True,
 ) -> dict:
     """Search from the trained base in ``base_dir``; materialised net in ``out_dir/materialized``."""
-    validate_experiment(exp)
+    _begin(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     model = base_model(exp, data)
@@ -130,7 +137,7 @@ def finetune_search(
     progress: bool = True,
 ) -> dict:
     """Fine-tune the network materialised by a search (no penalty)."""
-    validate_experiment(exp)
+    _begin(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     mat = Path(search_dir) / "materialized"
@@ -221,7 +228,7 @@ def bench(
 
     from darc.io import atomic_write_text
 
-    validate_experiment(exp)
+    _begin(exp)
     b = exp.get("bench", {})
     threads = int(b.get("threads") or exp.get("threads") or torch.get_num_threads())
     torch.set_num_threads(threads)
