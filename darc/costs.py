@@ -45,10 +45,9 @@ class CostContext:
     dropping a slot also removes (a residual block's pre-activation and addition) is counted; ``"slot"``
     times each candidate alone. On WRN-16-2 (batch 1, 1 thread) ``"parent"`` predicted whole-network
     latency within 10 % on both CPUs tried, ``"slot"`` on one of them (``benchmarks/run.py
-    cost_model_error``), so ``"parent"`` is the
-    default. Slots directly under the root are timed alone either way. Every module is timed against the
-    base network in ``pairs`` interleaved A/B pairs (:func:`darc.bench.cost_check.build_latency_table`
-    with a reference), so machine drift cancels.
+    cost_model_error``), so ``"parent"`` is the default. Slots directly under the root are timed alone
+    either way. Every module is timed against the base network in ``pairs`` interleaved A/B pairs
+    (:func:`darc.bench.cost_check.build_latency_table` with a reference), so machine drift cancels.
     """
 
     input_shape: tuple[int, ...]
@@ -95,9 +94,7 @@ def mac_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext):
     return float(count_macs(base, ctx.input_shape, 1)), raw, "MACs"
 
 
-def _in_context(
-    base: nn.Module, name: str, slot: GatedSlot, labels: list[str],
-) -> tuple[str, dict[str, nn.Module]] | None:
+def _in_context(base: nn.Module, name: str, slot: GatedSlot) -> tuple[str, dict[str, nn.Module]] | None:
     """The slot's parent module with each weighted candidate in place, and with the slot dropped.
 
     Returns ``(parent_name, {table label: module})`` (the dropped variant under ``"dropped"``), or
@@ -110,7 +107,7 @@ def _in_context(
         return None
     parent = base.get_submodule(parent_name)
     variants: dict[str, nn.Module] = {}
-    for label, candidate in [*zip(labels, slot.candidates), ("dropped", None)]:
+    for label, candidate in [*zip(slot.labels, slot.candidates), ("dropped", None)]:
         if candidate is not None and _weightless(candidate):
             continue
         variant = copy.deepcopy(parent)
@@ -147,7 +144,7 @@ def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext
         return k
 
     base_key = need("base", base, tuple(ctx.input_shape))
-    contexts = {n: _in_context(base, n, s, s.labels) if ctx.context == "parent" else None for n, s in slots.items()}
+    contexts = {n: _in_context(base, n, s) if ctx.context == "parent" else None for n, s in slots.items()}
     parent_io = capture_io(base, sorted({c[0] for c in contexts.values() if c}), tuple(ctx.input_shape))
     keys: dict[str, dict[str, LatencyKey]] = {}
     for n, s in slots.items():
@@ -158,6 +155,7 @@ def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext
             parent_name, variants = contexts[n]
             shape = tuple(parent_io[parent_name][0].shape[1:])
             keys[n] = {label: need(f"{n}<-{label}", m, shape) for label, m in variants.items()}
+
     def measure() -> None:
         if todo:
             table.update(build_latency_table(

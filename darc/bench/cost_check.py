@@ -145,16 +145,8 @@ def _entry_key(e: Mapping[str, Any]) -> LatencyKey:
                       int(e["threads"]), str(e["device"]), str(e["dtype"]))
 
 
-def save_latency_table(table: Mapping[LatencyKey, float], path: str | os.PathLike,
-                       environment: dict[str, Any] | None = None) -> Path:
-    """Write a table (medians only) in the :func:`build_latency_table` JSON layout."""
-    entries = [{**k._asdict(), "in_shape": list(k.in_shape), "median_s": float(v)} for k, v in table.items()]
-    return atomic_write_json({"format": TABLE_FORMAT, "environment": environment or {}, "entries": entries},
-                             path)
-
-
 def load_latency_table(path: str | os.PathLike) -> dict[LatencyKey, float]:
-    """Read a table written by :func:`build_latency_table` / :func:`save_latency_table`."""
+    """Read a table written by :func:`build_latency_table`."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if data.get("format") != TABLE_FORMAT:
         raise ValueError(f"{path} is not a {TABLE_FORMAT} file (format={data.get('format')!r})")
