@@ -91,11 +91,35 @@ def experiment_at_scale(raw: dict[str, Any], scale: str, name: str = "experiment
     return validate_experiment(deep_merge(raw, scales.get(scale)), name=f"{name} (scale {scale})")
 
 
+#: Where the seeds an experiment uses live; :func:`experiment_for_seed` sets all of them from one number.
+SEED_KEYS: tuple[tuple[str, ...], ...] = (
+    ("seed",), ("train", "seed"), ("search", "train", "seed"), ("finetune", "seed"),
+)
+
+
+def experiment_seeds(exp: dict[str, Any]) -> list[int]:
+    """The experiment's ``seeds`` list (default: its ``seed``); the first one is the selection seed."""
+    return [int(s) for s in exp.get("seeds") or [exp.get("seed", 0)]]
+
+
+def experiment_for_seed(exp: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``exp`` with every seed it draws from derived from ``seed``: the data subset and validation split,
+    model init, data order and augmentation of base training, search and fine-tuning (:data:`SEED_KEYS`)."""
+    out = copy.deepcopy(exp)
+    for path in SEED_KEYS:
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = int(seed)
+    return out
+
+
 def load_experiment(
     path: str | Path, overrides: list[str] | None = None, key: str | None = None, scale: str = "default",
 ) -> dict[str, Any]:
     """Load an experiment from a YAML file, or the ``experiments.<key>`` entry of a workflow config
-    (with its ``scales.<scale>`` overrides merged in), then apply ``overrides``."""
+    (with its ``scales.<scale>`` overrides merged in), then apply ``overrides``; every seed key is derived
+    from ``seed`` (default: the first of ``seeds``), so ``--set seed=3`` reseeds the whole run."""
     cfg = load_yaml(path)
     if key is not None:
         try:
@@ -105,4 +129,5 @@ def load_experiment(
         scales = cfg.pop("scales", {}) or {}
         cfg = deep_merge(cfg, scales.get(scale))
     cfg = apply_overrides(cfg, overrides or [])
-    return validate_experiment(cfg, name=str(path) + (f":{key}" if key else ""))
+    cfg = validate_experiment(cfg, name=str(path) + (f":{key}" if key else ""))
+    return experiment_for_seed(cfg, int(cfg.get("seed", experiment_seeds(cfg)[0])))

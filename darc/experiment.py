@@ -6,7 +6,9 @@ validated mapping (see :mod:`darc.config`). Every stage writes ``result.json`` w
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ from darc.materialize import load_materialized
 from darc.models import create_model
 from darc.provenance import git_commit, provenance
 from darc.search import SearchConfig, finetune, run_search
-from darc.train import METRICS, WEIGHTS, TrainConfig, fit
+from darc.train import WEIGHTS, TrainConfig, fit
+from darc.train.rng import seed_everything
 
 RESULT = "result.json"
 
@@ -41,17 +44,25 @@ def set_threads(exp: dict[str, Any]) -> int:
 
 
 def load_data(exp: dict[str, Any]) -> DatasetBundle:
-    """The experiment's dataset (subset and seed applied)."""
+    """The experiment's dataset (validation split, subset and seed applied)."""
     kw = {"download": True} if exp.get("download") else {}
     subset = tuple(exp["subset"]) if exp.get("subset") else None
-    return get_dataset(exp["dataset"], root=exp.get("data_root"), subset=subset, seed=exp.get("seed", 0), **kw)
+    return get_dataset(exp["dataset"], root=exp.get("data_root"), subset=subset, seed=exp.get("seed", 0),
+                       val_size=exp.get("validation"), **kw)
 
 
 def base_model(exp: dict[str, Any], data: DatasetBundle) -> nn.Module:
-    """A fresh base network; input channels, size and class count default to the dataset's."""
+    """A fresh base network, initialised from the experiment's seed; input channels, size and class count
+    default to the dataset's."""
     c, h, _ = data.meta.input_shape
     kw = {"in_chans": c, "input_size": h, "num_classes": data.meta.num_classes, **exp.get("model_kwargs", {})}
+    seed_everything(int(exp.get("seed", 0)))
     return create_model(exp["model"], **kw)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (recorded for versioned inputs such as a latency table)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _record(exp: dict[str, Any], scale: str, data: DatasetBundle, stage: str, **extra: Any) -> dict[str, Any]:
@@ -59,13 +70,6 @@ def _record(exp: dict[str, Any], scale: str, data: DatasetBundle, stage: str, **
         scale=scale, dataset=data.meta.name, model=exp["model"], stand_in=data.meta.stand_in,
         config=exp, device=exp.get("device") or "cpu", stage=stage, **extra,
     )
-
-
-def _accuracy(run_dir: Path) -> float | None:
-    path = run_dir / METRICS
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get("metrics", {}).get("test_acc")
 
 
 def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "default", progress: bool = True) -> dict:
@@ -80,31 +84,47 @@ def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "defaul
               progress=progress)
     result = {
         **_record(exp, scale, data, "train_base", threads=threads),
-        "test_acc": res["metrics"].get("test_acc"),
+        "seed": exp.get("seed", 0),
+        "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
         "seconds_this_call": time.perf_counter() - t0,
         "train_seconds": sum(r.get("epoch_seconds") or 0 for r in res["history"]),
         "num_parameters": sum(p.numel() for p in model.parameters()),
-        "n_train": data.meta.n_train, "n_test": data.meta.n_test,
+        "n_train": data.meta.n_train, "n_val": data.meta.n_val, "n_test": data.meta.n_test,
         "weights": str(out / WEIGHTS),
     }
     atomic_write_json(result, out / RESULT)
     return result
 
 
-def search_config(exp: dict[str, Any], lam: float) -> SearchConfig:
-    """The :class:`SearchConfig` of one lambda of the experiment."""
+def search_config(exp: dict[str, Any], lam: float, *, reference: bool = False) -> SearchConfig:
+    """The :class:`SearchConfig` of one lambda of the experiment.
+
+    ``reference=True`` gives the **equal-budget reference**: the same pipeline (same epochs, schedules,
+    gate step and fine-tuning after it) with the penalty off and only the original candidate in every
+    slot, so the base is trained through every step a compressed network gets after it.
+    """
     section = {k: v for k, v in exp.get("search", {}).items() if k not in ("lams", "train")}
     train = TrainConfig.from_dict(exp.get("search", {}).get("train", exp.get("train", {})))
     cost_threads = exp.get("bench", {}).get("threads") or exp.get("threads")
-    return SearchConfig(lam=float(lam), train=train, cost_threads=cost_threads, **section)
+    cfg = SearchConfig(lam=float(lam), train=train, cost_threads=cost_threads, **section)
+    if reference:
+        cfg.lam, cfg.candidates, cfg.cost_model, cfg.latency_table = 0.0, ["original"], "params", None
+    return cfg
 
 
-def measure_latency_table(exp: dict[str, Any], table_path: str | Path) -> dict:
-    """Measure every candidate's latency (and the base's) into the lookup table searches will read."""
+def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_from: str | Path | None = None) -> dict:
+    """Measure every candidate's latency (and the base's) into the lookup table searches will read.
+
+    ``start_from``: a versioned table (e.g. committed with the config) copied to ``table_path`` first; only
+    entries it lacks are timed, so with a complete table nothing is re-timed and reruns are identical.
+    """
     from darc.costs import CostContext, assign_costs
     from darc.search import gate_for_search
 
     _begin(exp)
+    if start_from is not None:
+        Path(table_path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(start_from, table_path)
     data = load_data(exp)
     base = base_model(exp, data).eval()
     cfg = search_config(exp, 0.0)
@@ -116,18 +136,26 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path) -> dict:
 
 def search(
     exp: dict[str, Any], lam: float, base_dir: str | Path, out_dir: str | Path, *,
-    scale: str = "default", progress: bool = True,
+    scale: str = "default", progress: bool = True, reference: bool = False,
 ) -> dict:
-    """Search from the trained base in ``base_dir``; materialised net in ``out_dir/materialized``."""
+    """Search from the trained base in ``base_dir``; materialised net in ``out_dir/materialized``.
+
+    ``reference=True`` runs the equal-budget reference instead (see :func:`search_config`).
+    """
     _begin(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     model = base_model(exp, data)
     model.load_state_dict(safe_torch_load(Path(base_dir) / WEIGHTS))
-    cfg = search_config(exp, lam)
-    cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
+    cfg = search_config(exp, lam, reference=reference)
+    if cfg.cost_model == "latency":
+        cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
     summary = run_search(model, data, cfg, out_dir, device=exp.get("device"), progress=progress)
-    result = {**_record(exp, scale, data, "search", threads=threads, lam=lam), **summary}
+    table = cfg.latency_table if cfg.cost_model == "latency" else None
+    result = {**_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
+              "seed": exp.get("seed", 0), "role": "reference" if reference else "darc",
+              "val_acc": summary["metrics"].get("val_acc"),
+              "latency_table_sha256": file_sha256(table) if table and Path(table).exists() else None}
     atomic_write_json(result, Path(out_dir) / RESULT)
     return result
 
@@ -147,8 +175,11 @@ def finetune_search(
     search_result = json.loads((Path(search_dir) / RESULT).read_text())
     result = {
         **_record(exp, scale, data, "finetune", threads=threads, lam=search_result["lam"]),
-        "test_acc": res["metrics"].get("test_acc"),
+        "seed": exp.get("seed", 0), "role": search_result.get("role", "darc"),
+        "arch_cost": search_result.get("arch_cost"),
+        "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
         "test_acc_before_finetune": search_result["metrics"].get("test_acc"),
+        "val_acc_before_finetune": search_result["metrics"].get("val_acc"),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "architecture": str(mat / "architecture.json"), "weights": str(Path(out_dir) / WEIGHTS),
         "kept": search_result["kept"],
@@ -221,8 +252,10 @@ def bench(
 ) -> list[dict[str, Any]]:
     """Benchmark every fine-tuned network of an experiment against its base; one tidy row each.
 
-    Rows carry accuracy (base and compressed), measured speed-ups at batch 1 and the batched size,
-    parameter-byte and peak-memory reductions, the MACs ratio, kept candidates and provenance.
+    Rows carry the run's seed, role, cost and accuracy (validation and test; the base's accuracy where
+    the run has the base's seed), measured speed-ups at batch 1 and the batched size, parameter-byte
+    and peak-memory reductions, the MACs ratio, kept candidates and provenance. Every base of an
+    experiment has the same architecture, so one of them serves as the timing reference for all seeds.
     """
     import pandas as pd
 
@@ -234,7 +267,7 @@ def bench(
     torch.set_num_threads(threads)
     data = load_data(exp)
     base = load_base(exp, base_dir).eval()
-    base_acc = _accuracy(Path(base_dir))
+    base_result = json.loads((Path(base_dir) / RESULT).read_text()) if (Path(base_dir) / RESULT).exists() else {}
     shape = tuple(data.meta.input_shape)
     batch_sizes = list(b.get("batch_sizes", [1, 64]))
     runs = {str(d): (json.loads((Path(d) / RESULT).read_text()), load_finetuned(d).eval()) for d in finetune_dirs}
@@ -243,9 +276,12 @@ def bench(
     prov = {k: v for k, v in _record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []
     for key, (res, compressed) in runs.items():
+        same_seed = base_result.get("seed", 0) == res.get("seed", 0)
+        base_acc = base_result.get("test_acc") if same_seed else None
         row = {
-            "experiment": exp.get("stands_for", exp["model"]), "lam": res["lam"],
-            "base_test_acc": base_acc, "test_acc": res["test_acc"],
+            "experiment": exp.get("stands_for", exp["model"]), "role": res.get("role", "darc"),
+            "seed": res.get("seed", 0), "lam": res["lam"], "arch_cost": res.get("arch_cost"),
+            "val_acc": res.get("val_acc"), "test_acc": res["test_acc"], "base_test_acc": base_acc,
             "test_acc_before_finetune": res["test_acc_before_finetune"],
             "acc_change": None if base_acc is None else res["test_acc"] - base_acc,
             "kept_slots": sum(1 for v in res["kept"].values() if v),
@@ -259,6 +295,6 @@ def bench(
         row.update(prov)
         row["config"] = json.dumps(exp, sort_keys=True)
         rows.append(row)
-    frame = pd.DataFrame(rows).sort_values("lam")
+    frame = pd.DataFrame(rows).sort_values(["seed", "lam"], kind="stable")
     atomic_write_text(frame.to_csv(index=False), out_csv)
     return rows

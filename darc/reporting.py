@@ -11,64 +11,180 @@ import pandas as pd
 
 from darc.io import atomic_write_json, atomic_write_text
 from darc.paper import PAPER_CLAIMS
+from darc.selection import DEFAULT_POINTS, compare_means, mean_std, select_points
 
 PROVENANCE_COLUMNS = ("scale", "dataset", "dataset_is_stand_in", "model", "device", "device_name", "cpu_model",
                       "threads", "torch", "git_commit")
 
 
-def experiment_table(bench_csv: str | Path, base_result: str | Path, stands_for: str | None,
-                     out_csv: str | Path, out_base_json: str | Path) -> pd.DataFrame:
-    """Our measured rows (one per lambda) plus the paper's claims as ``paper_*`` reference columns."""
-    frame = pd.read_csv(bench_csv)
+def _read_json(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def protocol_batch(exp: dict[str, Any]) -> int:
+    """The batch size an experiment's claim is about: the search's ``cost_batch_size`` (1 for the CIFAR
+    protocol's single-sample speed-up, a batch for the ImageNet protocol's batched one)."""
+    return int(exp.get("search", {}).get("cost_batch_size", 1))
+
+
+def select_operating_points(finetune_results: Sequence[str | Path], reference_result: str | Path,
+                            exp: dict[str, Any], out_json: str | Path) -> dict[str, Any]:
+    """Choose each operating point's lambda from the first seed's fine-tuned runs on **validation**
+    accuracy against the equal-budget reference (:func:`darc.selection.select_points`); write the choice."""
+    runs = [_read_json(p) for p in finetune_results]
+    reference = _read_json(reference_result)
+    if reference.get("val_acc") is None or any(r.get("val_acc") is None for r in runs):
+        raise ValueError("choosing operating points needs validation accuracy: set the experiment's "
+                         "`validation` (images held out of training)")
+    points = exp.get("selection", {}).get("points") or DEFAULT_POINTS
+    chosen = select_points(runs, reference["val_acc"], points)
+    record = {"points": chosen, "max_val_drop": dict(points), "reference_val_acc": reference["val_acc"],
+              "seed": reference.get("seed"), "selected_on": "val_acc", "cheapest_by": "arch_cost",
+              "candidates": [{k: r.get(k) for k in ("lam", "val_acc", "arch_cost")} for r in runs]}
+    atomic_write_json(record, out_json)
+    return record
+
+
+def _result_row(result: dict[str, Any], role: str) -> dict[str, Any]:
+    keys = ("seed", "lam", "val_acc", "test_acc", "arch_cost", "num_parameters")
+    return {"role": role, **{k: result.get(k) for k in keys}}
+
+
+def _point_names(points: dict[str, float | None]) -> dict[float, str]:
+    names: dict[float, list[str]] = {}
+    for name, lam in points.items():
+        if lam is not None:
+            names.setdefault(float(lam), []).append(name)
+    return {lam: "+".join(v) for lam, v in names.items()}
+
+
+def experiment_tables(bench_csv: str | Path, base_results: Sequence[str | Path],
+                      reference_results: Sequence[str | Path], points_json: str | Path, stands_for: str | None,
+                      out_runs: str | Path, out_points: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run table (one row per base, reference and DARC run, with accuracy changes against the same
+    seed's base and reference) and the operating-point table (mean +- std over seeds, changes judged by
+    :func:`darc.selection.compare_means`); the paper's claims as ``paper_*`` reference columns."""
+    bench = pd.read_csv(bench_csv)
+    chosen = _read_json(points_json)["points"]
+    names = _point_names(chosen)
+    extra = pd.DataFrame([_result_row(_read_json(p), "base") for p in base_results]
+                         + [_result_row(_read_json(p), "reference") for p in reference_results])
+    prov = {c: bench.iloc[0][c] for c in PROVENANCE_COLUMNS if c in bench.columns}
+    for col, value in prov.items():
+        extra[col] = value
+    bench = bench.assign(point=[names.get(float(lam), "") for lam in bench["lam"]])
+    runs = pd.concat([extra, bench], ignore_index=True)
+    base_acc = runs[runs.role == "base"].set_index("seed")["test_acc"]
+    ref_acc = runs[runs.role == "reference"].set_index("seed")["test_acc"]
+    runs["base_test_acc"] = runs["seed"].map(base_acc)
+    runs["reference_test_acc"] = runs["seed"].map(ref_acc)
+    runs["acc_change"] = runs["test_acc"] - runs["base_test_acc"]
+    runs["acc_change_vs_reference"] = runs["test_acc"] - runs["reference_test_acc"]
     claims = PAPER_CLAIMS.get(stands_for or "", {})
     for key, value in claims.items():
-        frame[key] = value
-    front = ["experiment", "lam", "base_test_acc", "test_acc", "acc_change", "speedup_b1"]
-    rest = [c for c in frame.columns if c not in front]
-    frame = frame[[c for c in front if c in frame.columns] + rest]
-    atomic_write_text(frame.to_csv(index=False), out_csv)
-    atomic_write_json(json.loads(Path(base_result).read_text()), out_base_json)
-    return frame
+        runs[key] = value
+    front = ["experiment", "role", "point", "seed", "lam", "val_acc", "test_acc", "acc_change",
+             "acc_change_vs_reference", "speedup_b1"]
+    runs = runs[[c for c in front if c in runs.columns] + [c for c in runs.columns if c not in front]]
+    atomic_write_text(runs.to_csv(index=False), out_runs)
+
+    points = operating_point_table(runs, chosen)
+    for key, value in {**claims, **prov}.items():
+        points[key] = value
+    atomic_write_text(points.to_csv(index=False), out_points)
+    return runs, points
 
 
-def _operating_point(frame: pd.DataFrame, max_loss: float) -> pd.Series | None:
-    ok = frame[frame["acc_change"] >= -max_loss]
-    if ok.empty:
-        return None
-    return ok.sort_values("speedup_b1", ascending=False).iloc[0]
+#: Columns summarised as mean and std over seeds in the operating-point table.
+SEED_COLUMNS = ("val_acc", "test_acc")
 
 
-def summary_markdown(tables: Sequence[str | Path], out_md: str | Path) -> str:
-    """A Markdown page: per experiment, every lambda's measured numbers and the paper's claims."""
+def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None]) -> pd.DataFrame:
+    """Mean +- std over seeds of the raw base, the equal-budget reference and each operating point,
+    with the change of test accuracy against the reference and the base (mean, noise threshold, verdict)."""
+    measured = [c for c in runs.columns if (c.startswith("speedup_b") and not c.endswith("_iqr"))
+                or c in ("param_reduction", "macs_ratio", "kept_slots") or c.startswith("peak_mem_reduction_b")]
+    groups: list[tuple[str, str, float | None, pd.DataFrame]] = [
+        ("base", "", None, runs[runs.role == "base"]), ("reference", "", 0.0, runs[runs.role == "reference"])]
+    for name, lam in chosen.items():
+        sel = runs[(runs.role == "darc") & (runs["lam"] == lam)] if lam is not None else runs.iloc[0:0]
+        groups.append(("darc", name, lam, sel))
+    ref = runs[runs.role == "reference"]["test_acc"].dropna().tolist()
+    base = runs[runs.role == "base"]["test_acc"].dropna().tolist()
+    rows = []
+    for role, name, lam, frame in groups:
+        row: dict[str, Any] = {"role": role, "point": name, "lam": lam, "n_seeds": int(frame["seed"].nunique()),
+                               "seeds": " ".join(str(int(s)) for s in sorted(frame["seed"].unique()))}
+        for col in (*SEED_COLUMNS, *measured):
+            values = frame[col].dropna().astype(float).tolist() if col in frame else []
+            row[f"{col}_mean"], row[f"{col}_std"], _ = mean_std(values)
+        acc = frame["test_acc"].dropna().tolist()
+        if role != "base":
+            for against, other in (("reference", ref), ("base", base)):
+                cmp = compare_means(acc, other) if acc else {"delta": None, "threshold": None, "verdict": "none"}
+                row[f"change_vs_{against}"] = cmp["delta"]
+                row[f"noise_vs_{against}"] = cmp["threshold"]
+                row[f"verdict_vs_{against}"] = cmp["verdict"]
+        if role == "darc" and not frame.empty:
+            row["kept"] = frame.sort_values("seed").iloc[0].get("kept")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _pm(mean: Any, std: Any, scale: float = 1.0, digits: int = 2) -> str:
+    if mean is None or pd.isna(mean):
+        return "-"
+    text = f"{scale * mean:.{digits}f}"
+    return text if std is None or pd.isna(std) else f"{text} ± {scale * std:.{digits}f}"
+
+
+def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[str | Path],
+                     out_md: str | Path) -> str:
+    """A Markdown page: per experiment, the operating points (mean +- std over seeds) against the
+    equal-budget reference and the raw base, the first seed's lambda grid, and the paper's claims."""
     lines = ["# DARC reproduction: measured results", "",
-             "Produced by `snakemake` from the raw runs; `paper_*` values are the paper's claims, for reference.",
-             ""]
-    for path in tables:
-        frame = pd.read_csv(path)
-        name = Path(path).stem
-        first = frame.iloc[0]
+             "Produced by `snakemake` from the raw runs. Operating points are chosen on the first seed's "
+             "validation accuracy and reported on the test set as mean ± std over seeds; a change within "
+             "2·sqrt(s_a²/n_a + s_b²/n_b) is \"no change\". `paper_*` values are the paper's claims, for "
+             "reference.", ""]
+    for runs_path, points_path in zip(runs_tables, points_tables):
+        runs, points = pd.read_csv(runs_path), pd.read_csv(points_path)
+        name = Path(runs_path).stem
+        first = points.iloc[0]
         stand_in = " (stand-in dataset)" if bool(first.get("dataset_is_stand_in")) else ""
         lines += [f"## {name}: {first['model']} on {first['dataset']}{stand_in}", "",
                   f"scale `{first['scale']}`, {first['threads']} thread(s) on {first['cpu_model']}, "
                   f"torch {first['torch']}, commit `{first['git_commit']}`", ""]
-        batched = sorted(c for c in frame.columns if c.startswith("speedup_b") and not c.endswith("_iqr")
-                         and c != "speedup_b1")
-        cols = ["lam", "base_test_acc", "test_acc", "acc_change", "kept_slots", "speedup_b1", *batched,
-                "param_reduction", "macs_ratio"]
-        cols += [c for c in frame.columns if c.startswith("peak_mem_reduction")]
-        cols = [c for c in cols if c in frame.columns]
-        lines.append("| " + " | ".join(cols) + " |")
-        lines.append("|" + "---|" * len(cols))
-        for _, row in frame.iterrows():
-            cells = [f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in cols]
+        speed = sorted((c[:-5] for c in points.columns if c.startswith("speedup_b") and c.endswith("_mean")),
+                       key=lambda c: int(c.removeprefix("speedup_b")))
+        head = ["method", "lambda", "seeds", "val acc %", "test acc %", "vs reference", "vs base",
+                *[f"speed-up b{c.removeprefix('speedup_b')}" for c in speed], "param. bytes"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for _, row in points.iterrows():
+            label = row["role"] if not isinstance(row["point"], str) or not row["point"] else \
+                f"DARC, {row['point']}"
+            changes = []
+            for against in ("reference", "base"):
+                delta = row.get(f"change_vs_{against}")
+                changes.append("-" if delta is None or pd.isna(delta) else
+                               f"{100 * delta:+.2f} ({row[f'verdict_vs_{against}']})")
+            cells = [label, "-" if pd.isna(row["lam"]) else f"{row['lam']:g}", str(row["n_seeds"]),
+                     _pm(row["val_acc_mean"], row["val_acc_std"], 100),
+                     _pm(row["test_acc_mean"], row["test_acc_std"], 100),
+                     *changes, *[_pm(row.get(f"{c}_mean"), row.get(f"{c}_std")) + "x" for c in speed],
+                     _pm(row.get("param_reduction_mean"), None) + "x"]
             lines.append("| " + " | ".join(cells) + " |")
-        for label, loss in (("no accuracy loss", 0.0), ("at most 1 % loss", 0.01)):
-            best = _operating_point(frame, loss)
-            text = "none of the lambdas" if best is None else (
-                f"lambda {best['lam']:g}: batch-1 speed-up {best['speedup_b1']:.2f}x, parameters "
-                f"{best['param_reduction']:.2f}x smaller, accuracy change {100 * best['acc_change']:+.2f} points")
-            lines.append(f"\nOperating point with {label}: {text}.")
-        if "paper_speedup" in frame.columns:
+        grid = runs[(runs.role == "darc") & (runs["seed"] == runs["seed"].min())].sort_values("lam")
+        cols = ["lam", "point", "val_acc", "test_acc", "acc_change_vs_reference", "arch_cost", "kept_slots",
+                *speed, "param_reduction", "macs_ratio"]
+        cols = [c for c in cols if c in grid.columns]
+        lines += ["", f"Lambda grid, seed {int(grid['seed'].min()) if len(grid) else '-'}:", "",
+                  "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for _, row in grid.iterrows():
+            cells = [f"{row[c]:.4g}" if isinstance(row[c], float) else ("" if pd.isna(row[c]) else str(row[c]))
+                     for c in cols]
+            lines.append("| " + " | ".join(cells) + " |")
+        if "paper_speedup" in points.columns:
             lines.append(
                 f"\nPaper (reference, {first['paper_experiment']}): {first['paper_speedup']}x "
                 f"{first['paper_speedup_kind']} speed-up, {first['paper_memory_reduction']}x memory reduction, "
@@ -77,6 +193,23 @@ def summary_markdown(tables: Sequence[str | Path], out_md: str | Path) -> str:
     text = "\n".join(lines) + "\n"
     atomic_write_text(text, out_md)
     return text
+
+
+def rule_times(benchmark_dir: str | Path, out_csv: str | Path) -> pd.DataFrame:
+    """Per rule: jobs, total and largest wall seconds, from Snakemake's ``benchmark:`` TSV files
+    (``<benchmark_dir>/<rule>/<job>.tsv``)."""
+    rows = []
+    for path in sorted(Path(benchmark_dir).glob("*/*.tsv")):
+        frame = pd.read_csv(path, sep="\t")
+        rows.append({"rule": path.parent.name, "job": path.stem, "seconds": float(frame["s"].iloc[0])})
+    jobs = pd.DataFrame(rows, columns=["rule", "job", "seconds"])
+    table = jobs.groupby("rule")["seconds"].agg(jobs="count", total_s="sum", max_s="max").reset_index()
+    table = table.sort_values("total_s", ascending=False)
+    total = pd.DataFrame([{"rule": "all rules (sum of job wall times)", "jobs": int(table["jobs"].sum()),
+                           "total_s": float(table["total_s"].sum()), "max_s": float(table["max_s"].max())}])
+    table = pd.concat([table, total], ignore_index=True)
+    atomic_write_text(table.to_csv(index=False), out_csv)
+    return table
 
 
 def _save(fig: Any, png: str | Path, pdf: str | Path, meta: dict[str, str]) -> None:
@@ -97,30 +230,44 @@ def _meta(frame: pd.DataFrame) -> dict[str, str]:
     return {k: str(first[k]) for k in PROVENANCE_COLUMNS if k in frame.columns}
 
 
-def tradeoff_figure(table_csv: str | Path, png: str | Path, pdf: str | Path) -> None:
-    """Accuracy vs measured batch-1 speed-up, and vs parameter reduction, one point per lambda."""
+def tradeoff_figure(table_csv: str | Path, png: str | Path, pdf: str | Path, batch: int = 1) -> None:
+    """Test accuracy vs measured speed-up at ``batch`` (the protocol's batch size), and vs parameter
+    reduction: the first seed's lambda grid, the operating points (mean +- std over seeds), the
+    equal-budget reference and the raw base (mean, with a +-std band)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    frame = pd.read_csv(table_csv)
-    first = frame.iloc[0]
+    runs = pd.read_csv(table_csv)
+    first = runs.iloc[0]
+    darc = runs[runs.role == "darc"]
+    grid = darc[darc["seed"] == darc["seed"].min()].sort_values("lam")
+    speed = f"speedup_b{batch}" if f"speedup_b{batch}" in runs.columns else "speedup_b1"
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for ax, col, label in ((axes[0], "speedup_b1", "measured batch-1 speed-up (x)"),
+    for ax, col, label in ((axes[0], speed, f"measured speed-up, batch {speed.removeprefix('speedup_b')} (x)"),
                            (axes[1], "param_reduction", "parameter-byte reduction (x)")):
-        ax.axhline(100 * first["base_test_acc"], color="gray", ls="--", label="base")
-        ax.plot(frame[col], 100 * frame["test_acc"], "o-", label="DARC (ours)")
-        for _, row in frame.iterrows():
+        for role, color in (("base", "gray"), ("reference", "black")):
+            acc = 100 * runs[runs.role == role]["test_acc"]
+            ax.axhline(acc.mean(), color=color, ls="--", lw=0.8, label=f"{role} (mean of {len(acc)})")
+            if len(acc) > 1:
+                ax.axhspan(acc.mean() - acc.std(), acc.mean() + acc.std(), color=color, alpha=0.1)
+        ax.plot(grid[col], 100 * grid["test_acc"], "o-", ms=4, label=f"DARC grid (seed {int(grid['seed'].min())})")
+        for _, row in grid.iterrows():
             ax.annotate(f"λ={row['lam']:g}", (row[col], 100 * row["test_acc"]), fontsize=7,
                         textcoords="offset points", xytext=(3, 3))
+        chosen = darc[darc["point"].fillna("") != ""].groupby("point")
+        for name, frame in chosen:
+            ax.errorbar(frame[col].mean(), 100 * frame["test_acc"].mean(), xerr=frame[col].std(),
+                        yerr=100 * frame["test_acc"].std(), fmt="s", ms=6, capsize=3,
+                        label=f"{name} (λ={frame['lam'].iloc[0]:g}, {len(frame)} seeds)")
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy (%)")
     stand_in = " [stand-in data]" if bool(first.get("dataset_is_stand_in")) else ""
     fig.suptitle(f"{first['model']} on {first['dataset']}{stand_in}, scale {first['scale']}, "
                  f"{first['threads']} thread(s)", fontsize=9)
-    axes[0].legend(fontsize=8)
-    _save(fig, png, pdf, _meta(frame))
+    axes[0].legend(fontsize=7)
+    _save(fig, png, pdf, _meta(runs))
     plt.close(fig)
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-RULES = ("data_check", "train_base", "latency_table", "search", "finetune", "bench", "experiment_table",
-         "summary", "tradeoff_figure", "gates_figure", "theory_experiment", "theory_table",
+RULES = ("data_check", "train_base", "latency_table", "search", "finetune", "select_points", "bench",
+         "experiment_table", "summary", "tradeoff_figure", "gates_figure", "rule_times", "theory_experiment",
+         "theory_table",
          "theory_figure_linear", "theory_figure_hidden", "theory_figure_gap")
 
 

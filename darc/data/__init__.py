@@ -1,7 +1,7 @@
 """Datasets (a registry) and loaders.
 
 ``get_dataset(name, root=None, train_transform=True, subset=None, seed=0, **kw)`` returns a
-:class:`DatasetBundle` (train, test, meta); ``make_loaders`` builds resumable DataLoaders.
+:class:`DatasetBundle` (train, test, meta, optional val); ``make_loaders`` builds resumable DataLoaders.
 Registered: ``fashion-mnist`` (default-scale stand-in), ``cifar10``, ``imagenet``, ``synthetic``.
 """
 
@@ -11,11 +11,13 @@ from darc.data.base import (
     DatasetBundle,
     DatasetMeta,
     DatasetNotFoundError,
+    dataset_targets,
     get_dataset,
     list_datasets,
+    stratified_split,
     subset_indices,
 )
-from darc.data.loaders import ResumableSampler, ShardSampler, make_loaders, prepare_epoch
+from darc.data.loaders import ResumableSampler, ShardSampler, make_eval_loader, make_loaders, prepare_epoch
 from darc.data.tensor import CropFlip, SeededTransformDataset, TensorImageDataset, sample_seed, set_epoch
 
 __all__ = [
@@ -28,11 +30,14 @@ __all__ = [
     "SeededTransformDataset",
     "ShardSampler",
     "TensorImageDataset",
+    "dataset_targets",
     "get_dataset",
     "list_datasets",
+    "make_eval_loader",
     "make_loaders",
     "prepare_epoch",
     "sample_seed",
     "set_epoch",
+    "stratified_split",
     "subset_indices",
 ]

@@ -40,6 +40,7 @@ class DatasetMeta:
     source: str
     n_train: int = 0
     n_test: int = 0
+    n_val: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,11 +53,16 @@ class DatasetMeta:
 
 @dataclass
 class DatasetBundle:
-    """A train split, a test split and their :class:`DatasetMeta`."""
+    """A train split, a test split, an optional validation split and their :class:`DatasetMeta`.
+
+    ``val`` (when asked for) is held out of the training set, without augmentation: no training step
+    sees it, and operating points are chosen on it.
+    """
 
     train: Dataset
     test: Dataset
     meta: DatasetMeta
+    val: Dataset | None = None
 
 
 DATASETS: Registry[DatasetBundle] = Registry("dataset")
@@ -77,6 +83,36 @@ def subset_indices(n: int, k: int | None, seed: int) -> torch.Tensor | None:
     return torch.randperm(n, generator=g)[:k].sort().values
 
 
+def dataset_targets(ds: Dataset) -> torch.Tensor:
+    """Class labels of ``ds`` (through ``Subset`` and ``.base`` wrappers; read one by one otherwise)."""
+    if isinstance(ds, Subset):
+        return dataset_targets(ds.dataset)[torch.as_tensor(ds.indices, dtype=torch.long)]
+    for holder in (ds, getattr(ds, "base", None)):
+        targets = getattr(holder, "targets", None)
+        if targets is not None:
+            return torch.as_tensor(targets, dtype=torch.long)
+    return torch.tensor([int(ds[i][1]) for i in range(len(ds))], dtype=torch.long)  # type: ignore[arg-type]
+
+
+def stratified_split(targets: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(held_out, rest)``: ``k`` indices drawn per class in proportion to its size (largest
+    remainder), with a generator seeded by ``seed``; both sorted."""
+    n = len(targets)
+    if not 0 < k < n:
+        raise ValueError(f"a validation split of {k} images needs 0 < k < {n} (the training set's size)")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    classes, counts = torch.unique(targets, return_counts=True)
+    exact = counts.double() * k / n
+    take = exact.floor().long()
+    short = k - int(take.sum())
+    take[torch.argsort(exact - take.double(), descending=True, stable=True)[:short]] += 1
+    held = [perm[targets[perm] == c][: int(t)] for c, t in zip(classes.tolist(), take)]
+    held_out = torch.cat(held).sort().values
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[held_out] = False
+    return held_out, mask.nonzero().flatten()
+
+
 def _take(ds: Dataset, k: int | None, seed: int) -> Dataset:
     idx = subset_indices(len(ds), k, seed)  # type: ignore[arg-type]
     return ds if idx is None else Subset(ds, idx.tolist())
@@ -88,6 +124,7 @@ def get_dataset(
     train_transform: bool = True,
     subset: tuple[int | None, int | None] | None = None,
     seed: int = 0,
+    val_size: int | None = None,
     **kw: Any,
 ) -> DatasetBundle:
     """Build the dataset registered as ``name``.
@@ -98,13 +135,21 @@ def get_dataset(
         train_transform: augment the train split (random crop + flip); False gives the test transform.
         subset: ``(n_train, n_test)``, either None for the whole split: a subset picked with a
             generator seeded by ``seed`` (the same indices on every call).
-        seed: seeds the subset choice and the per-sample augmentation stream.
+        seed: seeds the subset choice, the validation split and the per-sample augmentation stream.
+        val_size: hold out this many training images as ``bundle.val`` (stratified by class, drawn with
+            ``seed``, without augmentation) before the training subset is drawn from the rest.
         **kw: dataset-specific options (``download`` for cifar10; shapes for synthetic).
     """
     bundle = DATASETS.create(name, root=root, train_transform=train_transform, seed=seed, **kw)
+    if val_size:
+        plain = DATASETS.create(name, root=root, train_transform=False, seed=seed, **kw) if train_transform else bundle
+        held_out, rest = stratified_split(dataset_targets(bundle.train), int(val_size), seed)
+        bundle.val = Subset(plain.train, held_out.tolist())
+        bundle.train = Subset(bundle.train, rest.tolist())
     if subset is not None:
         n_train, n_test = subset
         bundle.train = _take(bundle.train, n_train, seed)
         bundle.test = _take(bundle.test, n_test, seed + 1)
-    bundle.meta = replace(bundle.meta, n_train=len(bundle.train), n_test=len(bundle.test))  # type: ignore[arg-type]
+    bundle.meta = replace(bundle.meta, n_train=len(bundle.train), n_test=len(bundle.test),  # type: ignore[arg-type]
+                          n_val=len(bundle.val) if bundle.val is not None else 0)  # type: ignore[arg-type]
     return bundle

@@ -92,12 +92,22 @@ def make_loaders(
         sampler=ResumableSampler(bundle.train, num_replicas=w, rank=r, seed=seed),
         generator=torch.Generator().manual_seed(seed), **common,  # type: ignore[arg-type]
     )
-    test = DataLoader(
-        bundle.test, batch_size=test_batch_size or batch_size, shuffle=False,
-        sampler=ShardSampler(len(bundle.test), r, w) if w > 1 else None,  # type: ignore[arg-type]
-        generator=torch.Generator().manual_seed(seed + 1), **common,  # type: ignore[arg-type]
-    )
+    test = make_eval_loader(bundle.test, test_batch_size or batch_size, workers, seed=seed + 1, pin_memory=pin,
+                            rank=r, world_size=w)
     return train, test
+
+
+def make_eval_loader(
+    ds: Dataset, batch_size: int, workers: int = 0, *, seed: int = 0, pin_memory: bool | None = None,
+    rank: int = 0, world_size: int = 1,
+) -> DataLoader:
+    """An ordered evaluation loader; with ``world_size > 1`` each rank gets a disjoint shard."""
+    pin = torch.cuda.is_available() if pin_memory is None else pin_memory
+    return DataLoader(
+        ds, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=pin, persistent_workers=False,
+        sampler=ShardSampler(len(ds), rank, world_size) if world_size > 1 else None,  # type: ignore[arg-type]
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def prepare_epoch(loader: DataLoader, epoch: int, start_step: int = 0) -> bool:

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from darc.data.base import DatasetBundle
-from darc.data.loaders import make_loaders, prepare_epoch
+from darc.data.loaders import make_eval_loader, make_loaders, prepare_epoch
 from darc.io import atomic_torch_save, atomic_write_json
 from darc.provenance import environment
 from darc.train import distributed as D
@@ -43,12 +43,17 @@ RESUME_FREE = {"epochs", "workers", "log_every", "checkpoint_every_steps", "eval
 
 def _loaders(
     data: DatasetBundle | tuple[DataLoader, DataLoader | None], cfg: TrainConfig, info: D.DistInfo
-) -> tuple[DataLoader, DataLoader | None]:
+) -> tuple[DataLoader, DataLoader | None, DataLoader | None]:
+    """Train, test and (where the bundle holds a validation split) validation loaders."""
     if isinstance(data, DatasetBundle):
-        return make_loaders(data, cfg.batch_size, cfg.workers, distributed=info.distributed, seed=cfg.seed,
-                            test_batch_size=cfg.test_batch_size, rank=info.rank, world_size=info.world_size)
+        train, test = make_loaders(data, cfg.batch_size, cfg.workers, distributed=info.distributed, seed=cfg.seed,
+                                   test_batch_size=cfg.test_batch_size, rank=info.rank, world_size=info.world_size)
+        val = None if data.val is None else make_eval_loader(
+            data.val, cfg.test_batch_size or cfg.batch_size, cfg.workers, seed=cfg.seed + 2,
+            rank=info.rank, world_size=info.world_size)
+        return train, test, val
     train, test = data
-    return train, test
+    return train, test, None
 
 
 def _sync_buffers(model: nn.Module) -> None:
@@ -68,6 +73,19 @@ def _warn_config_change(saved: dict[str, Any], cfg: TrainConfig) -> None:
             "the result will not equal an uninterrupted run's",
             stacklevel=3,
         )
+
+
+def _evaluate_all(
+    model: nn.Module, test: DataLoader | None, val: DataLoader | None, device: torch.device,
+    amp_dtype: torch.dtype | None, channels_last: bool,
+) -> dict[str, float]:
+    """``test_loss``/``test_acc`` and ``val_loss``/``val_acc`` for the loaders that exist."""
+    out: dict[str, float] = {}
+    for split, loader in (("val", val), ("test", test)):
+        if loader is not None:
+            ev = evaluate(model, loader, device, amp_dtype=amp_dtype, channels_last=channels_last)
+            out[f"{split}_loss"], out[f"{split}_acc"] = ev["loss"], ev["acc"]
+    return out
 
 
 def fit(
@@ -128,7 +146,7 @@ def fit(
     if channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
-    train_loader, test_loader = _loaders(data, cfg, info)
+    train_loader, test_loader, val_loader = _loaders(data, cfg, info)
     prepare_epoch(train_loader, 0, 0)
     steps_per_epoch = len(train_loader)
     if cfg.max_steps_per_epoch is not None:
@@ -225,13 +243,12 @@ def fit(
         n = max(samples, 1.0)
         row: dict[str, Any] = {
             "epoch": epoch + 1, "train_loss": loss_sum / n, "train_acc": correct / n,
-            "train_penalty": pen / max(stats.steps * info.world_size, 1), "test_loss": None, "test_acc": None,
-            "lr": lr, "steps": stats.steps, "seconds": stats.seconds,
+            "train_penalty": pen / max(stats.steps * info.world_size, 1), "val_loss": None, "val_acc": None,
+            "test_loss": None, "test_acc": None, "lr": lr, "steps": stats.steps, "seconds": stats.seconds,
             "img_per_s": samples / stats.seconds if stats.seconds > 0 else 0.0,
         }
-        if test_loader is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            ev = evaluate(model, test_loader, device, amp_dtype=amp_dtype, channels_last=channels_last)
-            row["test_loss"], row["test_acc"] = ev["loss"], ev["acc"]
+        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+            row.update(_evaluate_all(model, test_loader, val_loader, device, amp_dtype, channels_last))
         row["epoch_seconds"] = time.perf_counter() - t_epoch
         history.append(row)
         if on_epoch_end is not None:
@@ -242,8 +259,7 @@ def fit(
         epochs_run += 1
 
     if not history and test_loader is not None:  # nothing trained: report the model as it is
-        ev = evaluate(model, test_loader, device, amp_dtype=amp_dtype, channels_last=channels_last)
-        history.append({"epoch": 0, "test_loss": ev["loss"], "test_acc": ev["acc"]})
+        history.append({"epoch": 0, **_evaluate_all(model, test_loader, val_loader, device, amp_dtype, channels_last)})
     final = history[-1] if history else {}
     paths = {"out_dir": out_dir, "checkpoint": ckpt_path, "weights": out_dir / WEIGHTS,
              "log_jsonl": out_dir / LOG_JSONL, "log_csv": out_dir / LOG_CSV, "metrics": out_dir / METRICS}

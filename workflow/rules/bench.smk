@@ -1,12 +1,15 @@
 rule bench:
-    """Measured speed-ups (batch 1 and batched, interleaved A/B), memory and MACs against the base."""
+    """Measured speed-ups (batch 1 and batched, interleaved A/B), memory and MACs against the base, for
+    every fine-tuned DARC network (the first seed's grid and the chosen points at the other seeds)."""
     input:
-        base=f"{RUNS}/{{exp}}/base/result.json",
-        finetuned=finetune_results,
+        base=lambda wc: f"{RUNS}/{wc.exp}/seed{seeds(wc.exp)[0]}/base/result.json",
+        finetuned=point_finetunes,
     output:
         f"{RUNS}/{{exp}}/bench.csv",
     log:
         f"{RUNS}/{{exp}}/logs/bench.log",
+    benchmark:
+        f"{BENCHMARKS}/bench/{{exp}}.tsv"
     threads: workflow.cores
     resources:
         bench=1,

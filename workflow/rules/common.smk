@@ -1,9 +1,16 @@
-# Shared helpers: the chosen scale, each experiment's merged config, and output paths.
-from darc.config import experiment_at_scale
+# Shared helpers: the chosen scale, each experiment's merged config, seeds, and output paths.
+# Layout under runs/<scale>/<exp>/: latency_table.json; seed<S>/base; seed<S>/search/<point>;
+# seed<S>/finetune/<point> where <point> is lam<L> (a DARC search) or `reference` (the equal-budget
+# reference: the same pipeline with the penalty off and only the original candidates);
+# operating_points.json (chosen on the first seed's validation accuracy); bench.csv.
+import json
+
+from darc.config import experiment_at_scale, experiment_for_seed, experiment_seeds
 
 SCALE = config.get("scale", "default")
 RESULTS = "results" if SCALE == "default" else f"runs/{SCALE}/results"
 RUNS = f"runs/{SCALE}"
+BENCHMARKS = f"{RUNS}/benchmarks"
 
 
 EXPERIMENTS = {
@@ -11,21 +18,57 @@ EXPERIMENTS = {
 }
 
 
+def seeds(name):
+    return experiment_seeds(EXPERIMENTS[name])
+
+
+def seeded(wc):
+    """The experiment of a job, with every seed derived from the job's `seed` wildcard."""
+    return experiment_for_seed(EXPERIMENTS[wc.exp], int(wc.seed))
+
+
 def lams(name):
     return [f"{lam:g}" for lam in EXPERIMENTS[name]["search"]["lams"]]
 
 
-def finetune_results(wildcards):
-    return expand(f"{RUNS}/{{exp}}/finetune/lam{{lam}}/result.json", exp=wildcards.exp, lam=lams(wildcards.exp))
+def first_seed_runs(stage):
+    """The first seed's runs of every lambda (the grid the operating points are chosen from)."""
+
+    def inputs(wc):
+        return expand(f"{RUNS}/{{exp}}/seed{{seed}}/{stage}/lam{{lam}}/result.json", exp=wc.exp,
+                      seed=seeds(wc.exp)[0], lam=lams(wc.exp))
+
+    return inputs
 
 
-def search_results(wildcards):
-    return expand(f"{RUNS}/{{exp}}/search/lam{{lam}}/result.json", exp=wildcards.exp, lam=lams(wildcards.exp))
+def per_seed(path):
+    """`path` (with {exp} and {seed}) for every seed of the experiment."""
+
+    def inputs(wc):
+        return expand(path, exp=wc.exp, seed=seeds(wc.exp))
+
+    return inputs
+
+
+def chosen_lams(wc):
+    """Lambdas of the operating points chosen on the first seed (read once the checkpoint has run)."""
+    with checkpoints.select_points.get(exp=wc.exp).output[0].open() as f:
+        points = json.load(f)["points"]
+    return sorted({f"{lam:g}" for lam in points.values() if lam is not None}, key=float)
+
+
+def point_finetunes(wc):
+    """Fine-tuned DARC networks: every lambda at the first seed, the chosen ones at the other seeds."""
+    first, *others = seeds(wc.exp)
+    grid = expand(f"{RUNS}/{{exp}}/seed{{seed}}/finetune/lam{{lam}}/result.json", exp=wc.exp, seed=first,
+                  lam=lams(wc.exp))
+    return grid + expand(f"{RUNS}/{{exp}}/seed{{seed}}/finetune/lam{{lam}}/result.json", exp=wc.exp,
+                         seed=others, lam=chosen_lams(wc))
 
 
 EXPERIMENT_OUTPUTS = (
     expand(f"{RESULTS}/tables/{{exp}}.csv", exp=EXPERIMENTS)
-    + expand(f"{RESULTS}/tables/{{exp}}_base.json", exp=EXPERIMENTS)
+    + expand(f"{RESULTS}/tables/{{exp}}_points.csv", exp=EXPERIMENTS)
     + expand(f"{RESULTS}/figures/{{exp}}_tradeoff.{{ext}}", exp=EXPERIMENTS, ext=["png", "pdf"])
     + expand(f"{RESULTS}/figures/{{exp}}_gates.{{ext}}", exp=EXPERIMENTS, ext=["png", "pdf"])
     + [f"{RESULTS}/tables/summary.md"]
@@ -34,4 +77,6 @@ EXPERIMENT_OUTPUTS = (
 
 wildcard_constraints:
     exp="|".join(EXPERIMENTS) or "none",
+    seed=r"\d+",
     lam=r"[0-9.e+-]+",
+    point=r"lam[0-9.e+-]+|reference",

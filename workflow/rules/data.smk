@@ -4,6 +4,8 @@ rule data_check:
         f"{RUNS}/{{exp}}/data.json",
     log:
         f"{RUNS}/{{exp}}/logs/data.log",
+    benchmark:
+        f"{BENCHMARKS}/data_check/{{exp}}.tsv"
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
         scale=SCALE,

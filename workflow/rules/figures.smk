@@ -1,11 +1,16 @@
 rule tradeoff_figure:
-    """Accuracy against measured batch-1 speed-up and parameter reduction, one point per lambda."""
+    """Accuracy against measured speed-up and parameter reduction: the lambda grid (first seed), the
+    operating points (mean +- std over seeds), the equal-budget reference and the raw base."""
     input:
         f"{RESULTS}/tables/{{exp}}.csv",
     output:
         png=report(f"{RESULTS}/figures/{{exp}}_tradeoff.png", caption="../report/tradeoff.rst",
                    category="Compression"),
         pdf=f"{RESULTS}/figures/{{exp}}_tradeoff.pdf",
+    log:
+        f"{RUNS}/{{exp}}/logs/tradeoff_figure.log",
+    benchmark:
+        f"{BENCHMARKS}/tradeoff_figure/{{exp}}.tsv"
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
         scale=SCALE,
@@ -14,12 +19,16 @@ rule tradeoff_figure:
 
 
 rule gates_figure:
-    """Every gate's value per search epoch, one panel per lambda."""
+    """Every gate's value through the search, one panel per lambda (first seed)."""
     input:
-        search_results,
+        first_seed_runs("search"),
     output:
         png=report(f"{RESULTS}/figures/{{exp}}_gates.png", caption="../report/gates.rst", category="Compression"),
         pdf=f"{RESULTS}/figures/{{exp}}_gates.pdf",
+    log:
+        f"{RUNS}/{{exp}}/logs/gates_figure.log",
+    benchmark:
+        f"{BENCHMARKS}/gates_figure/{{exp}}.tsv"
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
         scale=SCALE,

@@ -1,11 +1,21 @@
+def versioned_table(wc):
+    """The experiment's committed latency table (`search.latency_table`), if it names one."""
+    path = EXPERIMENTS[wc.exp].get("search", {}).get("latency_table")
+    return [path] if path else []
+
+
 rule latency_table:
-    """Measure every candidate's latency once, alone on the machine (timing jobs never share it)."""
+    """The latency lookup table of an experiment's candidates: the versioned table of the config, with any
+    entry it lacks measured alone on the machine (timing jobs never share it)."""
     input:
-        f"{RUNS}/{{exp}}/data.json",
+        data=f"{RUNS}/{{exp}}/data.json",
+        versioned=versioned_table,
     output:
-        f"{RUNS}/{{exp}}/search/latency_table.json",
+        f"{RUNS}/{{exp}}/latency_table.json",
     log:
         f"{RUNS}/{{exp}}/logs/latency_table.log",
+    benchmark:
+        f"{BENCHMARKS}/latency_table/{{exp}}.tsv"
     threads: workflow.cores
     resources:
         bench=1,
@@ -17,18 +27,39 @@ rule latency_table:
 
 
 rule search:
-    """Train weights and gates under the penalty at one lambda, then materialise."""
+    """Train weights and gates under the penalty at one lambda (or the equal-budget reference), then
+    materialise."""
     input:
-        base=f"{RUNS}/{{exp}}/base/model.pt",
-        table=f"{RUNS}/{{exp}}/search/latency_table.json",
+        base=f"{RUNS}/{{exp}}/seed{{seed}}/base/model.pt",
+        table=f"{RUNS}/{{exp}}/latency_table.json",
     output:
-        result=f"{RUNS}/{{exp}}/search/lam{{lam}}/result.json",
-        gates=f"{RUNS}/{{exp}}/search/lam{{lam}}/gates.jsonl",
+        result=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/result.json",
+        gates=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/gates.jsonl",
     log:
-        f"{RUNS}/{{exp}}/logs/search_lam{{lam}}.log",
+        f"{RUNS}/{{exp}}/logs/seed{{seed}}/search_{{point}}.log",
+    benchmark:
+        f"{BENCHMARKS}/search/{{exp}}_seed{{seed}}_{{point}}.tsv"
     threads: 1
     params:
-        exp=lambda wc: EXPERIMENTS[wc.exp],
+        exp=seeded,
         scale=SCALE,
     script:
         "../scripts/search.py"
+
+
+checkpoint select_points:
+    """Operating points ("no loss", "about 1 % loss") chosen on the first seed's validation accuracy
+    against its equal-budget reference; the chosen lambdas are then rerun at the other seeds."""
+    input:
+        finetuned=first_seed_runs("finetune"),
+        reference=lambda wc: f"{RUNS}/{wc.exp}/seed{seeds(wc.exp)[0]}/finetune/reference/result.json",
+    output:
+        f"{RUNS}/{{exp}}/operating_points.json",
+    log:
+        f"{RUNS}/{{exp}}/logs/select_points.log",
+    benchmark:
+        f"{BENCHMARKS}/select_points/{{exp}}.tsv"
+    params:
+        exp=lambda wc: EXPERIMENTS[wc.exp],
+    script:
+        "../scripts/select_points.py"

@@ -1,24 +1,38 @@
 rule experiment_table:
-    """Our measured numbers per lambda, with the paper's claims as labelled reference columns."""
+    """Every run of an experiment (bases, equal-budget references, DARC at each lambda and seed) and, per
+    operating point, mean +- std over seeds against the references; the paper's claims as reference columns."""
     input:
         bench=f"{RUNS}/{{exp}}/bench.csv",
-        base=f"{RUNS}/{{exp}}/base/result.json",
+        bases=per_seed(f"{RUNS}/{{exp}}/seed{{seed}}/base/result.json"),
+        references=per_seed(f"{RUNS}/{{exp}}/seed{{seed}}/finetune/reference/result.json"),
+        points=f"{RUNS}/{{exp}}/operating_points.json",
     output:
-        table=report(f"{RESULTS}/tables/{{exp}}.csv", caption="../report/experiment_table.rst",
-                     category="Compression"),
-        base=f"{RESULTS}/tables/{{exp}}_base.json",
+        runs=report(f"{RESULTS}/tables/{{exp}}.csv", caption="../report/experiment_table.rst",
+                    category="Compression"),
+        points=report(f"{RESULTS}/tables/{{exp}}_points.csv", caption="../report/points_table.rst",
+                      category="Compression"),
+    log:
+        f"{RUNS}/{{exp}}/logs/experiment_table.log",
+    benchmark:
+        f"{BENCHMARKS}/experiment_table/{{exp}}.tsv"
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
-        scale=SCALE,
     script:
         "../scripts/experiment_table.py"
 
 
 rule summary:
-    """One Markdown page: every experiment's operating points beside the paper's claims."""
+    """One Markdown page: every experiment's operating points (mean +- std over seeds) against the
+    equal-budget reference and the raw base, its lambda grid, and the paper's claims."""
     input:
-        expand(f"{RESULTS}/tables/{{exp}}.csv", exp=EXPERIMENTS),
+        runs=expand(f"{RESULTS}/tables/{{exp}}.csv", exp=EXPERIMENTS),
+        points=expand(f"{RESULTS}/tables/{{exp}}_points.csv", exp=EXPERIMENTS),
     output:
         f"{RESULTS}/tables/summary.md",
+    log:
+        f"{RUNS}/logs/summary.log",
+    benchmark:
+        f"{BENCHMARKS}/summary/summary.tsv"
     script:
         "../scripts/summary.py"
+

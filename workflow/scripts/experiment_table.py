@@ -1,5 +1,6 @@
-"""The experiment's results table, with the paper's claims as reference columns."""
-from darc.reporting import experiment_table
+"""The experiment's run table and its operating points (mean +- std over seeds)."""
+from darc.reporting import experiment_tables
 
 sm = snakemake  # noqa: F821
-experiment_table(sm.input.bench, sm.input.base, sm.params.exp.get("stands_for"), sm.output.table, sm.output.base)
+experiment_tables(sm.input.bench, sm.input.bases, sm.input.references, sm.input.points,
+                  sm.params.exp.get("stands_for"), sm.output.runs, sm.output.points)

@@ -2,4 +2,4 @@
 from darc.reporting import summary_markdown
 
 sm = snakemake  # noqa: F821
-summary_markdown(sm.input, sm.output[0])
+summary_markdown(sm.input.runs, sm.input.points, sm.output[0])
