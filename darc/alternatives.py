@@ -147,6 +147,7 @@ class Narrow:
                 conv = nn.Conv2d(
                     w.shape[1], out_ch, layer.kernel_size, layer.stride, layer.padding,
                     layer.dilation, bias=layer.bias is not None, padding_mode=layer.padding_mode,
+                    device=w.device, dtype=w.dtype,
                 )
                 if init:
                     with torch.no_grad():
@@ -157,7 +158,10 @@ class Narrow:
                 keep = new_keep
                 out.append(conv)
             elif isinstance(layer, nn.BatchNorm2d) and keep is not None:
-                bn = nn.BatchNorm2d(len(keep), layer.eps, layer.momentum, layer.affine, layer.track_running_stats)
+                like = layer.weight if layer.weight is not None else layer.running_mean
+                where = {} if like is None else {"device": like.device, "dtype": like.dtype}
+                bn = nn.BatchNorm2d(len(keep), layer.eps, layer.momentum, layer.affine, layer.track_running_stats,
+                                    **where)
                 if init:
                     with torch.no_grad():
                         for name in ("weight", "bias", "running_mean", "running_var"):
@@ -204,7 +208,7 @@ class DepthwiseSeparable:
         )
         param = next(original.parameters(), None)
         if param is not None:
-            module.to(param.device)
+            module.to(param.device, param.dtype if param.is_floating_point() else None)
         if init and distill_steps > 0:
             distill(module, original, spec, calibration, distill_steps, distill_lr)
         return module
@@ -219,7 +223,7 @@ def distill(
     if inputs is None:
         gen = torch.Generator().manual_seed(0)
         inputs = torch.randn(32, *spec.in_shape, generator=gen)
-    inputs = inputs.detach().to(device)
+    inputs = inputs.detach().to(device, next(student.parameters()).dtype)
     was_training = teacher.training
     teacher.eval()
     with torch.no_grad():

@@ -102,8 +102,13 @@ class GatedSlot(nn.Module):
         self.spec = spec
         self.refs = list(refs)
         self.candidates = nn.ModuleList(candidates)
-        self.gate = nn.Parameter(torch.tensor([float(g) for g in gates]))
-        self.register_buffer("cost", torch.zeros(len(candidates)))
+        like = next((p for p in self.candidates.parameters() if p.is_floating_point()), None)
+        # on the candidates' device, in their dtype (at least float32: a gate's small proximal steps)
+        where: dict[str, Any] = {} if like is None else {
+            "device": like.device, "dtype": torch.promote_types(like.dtype, torch.float32)}
+        self.gate = nn.Parameter(torch.tensor([float(g) for g in gates], **where))
+        self.register_buffer("cost", torch.zeros(len(candidates), **where))
+        self.cost_model: str | None = None  # set by darc.costs.assign_costs: the costs were assigned
         self.revive = revive
 
     @property
@@ -188,7 +193,8 @@ def build_candidate(
     extra = {"calibration": calibration} if (init and calibration is not None) else {}
     module = alt.build(spec, original, init, **ref.config, **extra)
     param = next(original.parameters(), None)
-    probe = torch.zeros(2, *spec.in_shape, device=param.device if param is not None else "cpu")
+    probe = torch.zeros(2, *spec.in_shape, device=param.device if param is not None else "cpu",
+                        dtype=param.dtype if param is not None and param.is_floating_point() else None)
     was_training = module.training
     module.eval()
     with torch.no_grad():

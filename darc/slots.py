@@ -109,7 +109,9 @@ def capture_io(
         raise KeyError(f"no module named {missing} in {type(model).__name__}")
     if not isinstance(example_input, torch.Tensor):
         param = next(model.parameters(), None)
-        example_input = torch.zeros(2, *example_input, device=param.device if param is not None else "cpu")
+        floating = param is not None and param.is_floating_point()
+        example_input = torch.zeros(2, *example_input, device=param.device if param is not None else "cpu",
+                                    dtype=param.dtype if floating else None)
     seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def hook(n: str):
