@@ -189,25 +189,88 @@ def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext
     return table[base_key], raw, "seconds"
 
 
+class CostsNotAssignedError(ValueError):
+    """A gated model is penalised or searched before :func:`assign_costs` gave its slots their costs."""
+
+
+def require_costs(gated_model: nn.Module) -> None:
+    """Refuse a gated model whose slots never had costs assigned (every cost would silently be 0, so the
+    penalty would do nothing). A zero *assigned* cost (a weightless candidate) is fine: the marker is
+    ``GatedSlot.cost_model``, set by :func:`assign_costs`, not the cost values."""
+    slots = gated_slots(gated_model)
+    if not slots:
+        raise ValueError("the model has no gated slots: call darc.gate_model first")
+    missing = [n for n, s in slots.items() if getattr(s, "cost_model", None) is None]
+    if missing:
+        raise CostsNotAssignedError(
+            f"the costs of {len(missing)} of {len(slots)} gated slot(s) (e.g. {missing[0]!r}) were never "
+            "assigned, so the penalty would be zero: call darc.assign_costs(gated, base, cost_model, ctx) first"
+        )
+
+
+def _measure(
+    slots: dict[str, GatedSlot], base_model: nn.Module, cost_model: str, ctx: CostContext
+) -> tuple[float, dict[str, list[float]], str]:
+    base_total, raw, unit = COST_MODELS.create(cost_model, base_model, slots, ctx)
+    if base_total <= 0:
+        raise ValueError(f"the base network's {cost_model} cost is {base_total}: cannot normalise")
+    raw = {n: [0.0 if _weightless(c) else r for c, r in zip(s.candidates, raw[n])] for n, s in slots.items()}
+    return base_total, raw, unit
+
+
+def _measured_on_rank0(measure: Callable[[], Any]) -> Any:
+    """``measure()`` on rank 0 only, its result (or its exception) broadcast to every rank; just
+    ``measure()`` in one process."""
+    import pickle
+
+    import torch.distributed as dist
+
+    from darc.train import distributed as D
+
+    info = D.init_distributed()
+    if not info.distributed:
+        return measure()
+    payload: list[Any] = [None]
+    if info.is_main:
+        try:
+            payload[0] = ("ok", measure())
+        except Exception as exc:  # noqa: BLE001 - every rank raises it below
+            try:
+                pickle.dumps(exc)
+                payload[0] = ("error", exc)
+            except Exception:  # noqa: BLE001
+                payload[0] = ("error", RuntimeError(f"{type(exc).__name__}: {exc}"))
+    dist.broadcast_object_list(payload, src=0)
+    status, value = payload[0]
+    if status == "error":
+        raise value
+    return value
+
+
 def assign_costs(
     gated_model: nn.Module, base_model: nn.Module, cost_model: str, ctx: CostContext
 ) -> dict[str, Any]:
-    """Fill every gated slot's ``cost`` buffer with normalised costs; return a report.
+    """Fill every gated slot's ``cost`` buffer with normalised costs (and mark the slot's costs as
+    assigned, ``slot.cost_model``); return a report.
 
     The report has keys ``cost_model``, ``unit``, ``base_total`` and ``slots`` (slot -> candidate
     label -> ``{"raw": ..., "normalized": ...}``).
+
+    Under ``torchrun`` costs are measured once: rank 0 measures them (or reads its latency table, and
+    alone writes to it) and broadcasts them, so every rank penalises its gates with the same costs and
+    the gates stay identical. The other ranks wait meanwhile (for at most the process group's timeout):
+    measure a latency table before a distributed search (:func:`darc.experiment.measure_latency_table`).
     """
     slots = gated_slots(gated_model)
     if not slots:
         raise ValueError("the model has no gated slots: call darc.gate_model first")
-    base_total, raw, unit = COST_MODELS.create(cost_model, base_model, slots, ctx)
-    if base_total <= 0:
-        raise ValueError(f"the base network's {cost_model} cost is {base_total}: cannot normalise")
+    base_total, raw, unit = _measured_on_rank0(lambda: _measure(slots, base_model, cost_model, ctx))
     report: dict[str, Any] = {"cost_model": cost_model, "unit": unit, "base_total": base_total, "slots": {}}
     for name, slot in slots.items():
-        costs = [0.0 if _weightless(c) else r for c, r in zip(slot.candidates, raw[name])]
+        costs = raw[name]
         with torch.no_grad():
             slot.cost.copy_(torch.tensor(costs) / base_total)
+        slot.cost_model = cost_model
         report["slots"][name] = {
             label: {"raw": r, "normalized": r / base_total} for label, r in zip(slot.labels, costs)
         }

@@ -17,18 +17,29 @@ Parameter groups for the search (:func:`search_param_groups`):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
+from darc.costs import require_costs
 from darc.gates import gated_slots
 
 GATES_GROUP = "gates"
 
 
+def check_lam(lam: float) -> float:
+    """``lam`` as a float, refused unless finite and >= 0 (a negative penalty weight makes gates grow)."""
+    lam = float(lam)
+    if not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"the penalty weight lambda must be a finite number >= 0, got {lam}")
+    return lam
+
+
 def gate_penalty(model: nn.Module, lam: float) -> torch.Tensor:
     """``lam * sum_ij c_ij |alpha_ij|`` over all gated slots (differentiable, for logging/objectives)."""
+    lam = check_lam(lam)
     terms = [(s.cost * s.gate.abs()).sum() for s in gated_slots(model).values()]
     if not terms:
         return torch.zeros(())
@@ -38,6 +49,9 @@ def gate_penalty(model: nn.Module, lam: float) -> torch.Tensor:
 @torch.no_grad()
 def soft_threshold_(model: nn.Module, step: float, nonnegative: bool = False) -> int:
     """Shrink every gate by ``step * c_ij`` towards zero (stopping at zero); returns #zero gates."""
+    if not (math.isfinite(step) and step >= 0):
+        raise ValueError(f"the proximal step lr_gate * lambda must be finite and >= 0, got {step} (a negative "
+                         "one grows gates)")
     zeros = 0
     for slot in gated_slots(model).values():
         g = slot.gate
@@ -83,11 +97,14 @@ def search_param_groups(
 
 
 class ProximalGateStep:
-    """Call after every ``optimizer.step()``: soft-threshold the gates with the gate group's lr."""
+    """Call after every ``optimizer.step()``: soft-threshold the gates with the gate group's lr.
+
+    Refuses a negative ``lam`` and a model whose costs were never assigned (:func:`darc.assign_costs`)."""
 
     def __init__(self, model: nn.Module, lam: float, nonnegative: bool = False) -> None:
+        self.lam = check_lam(lam)
+        require_costs(model)
         self.model = model
-        self.lam = lam
         self.nonnegative = nonnegative
 
     def __call__(self, optimizer: torch.optim.Optimizer) -> None:
