@@ -11,7 +11,7 @@ Everything is written atomically; a killed search resumes from its checkpoint.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ from darc.costs import CostContext, architecture_cost, assign_costs
 from darc.gates import DEFAULT_CANDIDATES, gate_model, gate_table, gated_slots
 from darc.io import atomic_write_json, atomic_write_text, fingerprint
 from darc.materialize import load_materialized, materialize, save_materialized
-from darc.penalty import ProximalGateStep, gate_penalty, search_param_groups
+from darc.penalty import ProximalGateStep, check_lam, gate_penalty, search_param_groups
 from darc.train import TrainConfig, fit
+from darc.train import distributed as D
 
 
 @dataclass
@@ -47,6 +48,11 @@ class SearchConfig:
     latency_table: str | None = None
     latency_context: str = "parent"  # "parent": marginal latency in the slot's block; "slot": timed alone
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        check_lam(self.lam)
+        if self.lr_gate is not None and not self.lr_gate > 0:
+            raise ValueError(f"lr_gate must be > 0 (or None for the weights' lr), got {self.lr_gate}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -86,7 +92,14 @@ def run_search(
     """Search, materialise and return a summary (also written to ``out_dir/search.json``).
 
     ``data`` is a :class:`darc.data.DatasetBundle`. The base network should be trained already.
+
+    Under ``torchrun`` (DDP): costs are measured once, on rank 0, and shared (:func:`assign_costs`); only
+    rank 0 writes; every rank returns the same summary. A candidate whose gate is zero is skipped in the
+    forward pass, so its weights get no gradient: the search turns on DDP's ``find_unused_parameters``
+    (unless ``revive``, which computes every candidate). Gates are DDP-synchronised parameters and the
+    proximal step is deterministic given the shared costs, so every rank keeps the same gates.
     """
+    info = D.init_distributed()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gated = gate_for_search(base, data, cfg)
@@ -95,14 +108,16 @@ def run_search(
         threads=cfg.cost_threads, table_path=cfg.latency_table, context=cfg.latency_context,
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
-    atomic_write_json(cost_report, out / "costs.json")
+    if info.is_main:
+        atomic_write_json(cost_report, out / "costs.json")
     gates_log = out / "gates.jsonl"
 
     def log_gates(epoch: int, model: nn.Module, row: dict[str, Any]) -> None:
-        rows = [{"epoch": epoch, **r} for r in gate_table(model)]
-        lines = gates_log.read_text().splitlines() if gates_log.exists() else []
-        lines = [ln for ln in lines if json.loads(ln)["epoch"] < epoch] + [json.dumps(r) for r in rows]
-        atomic_write_text("\n".join(lines) + "\n", gates_log)
+        if info.is_main:
+            rows = [{"epoch": epoch, **r} for r in gate_table(model)]
+            lines = gates_log.read_text().splitlines() if gates_log.exists() else []
+            lines = [ln for ln in lines if json.loads(ln)["epoch"] < epoch] + [json.dumps(r) for r in rows]
+            atomic_write_text("\n".join(lines) + "\n", gates_log)
         row["arch_cost"] = architecture_cost(model)
         row["penalty"] = float(gate_penalty(model, cfg.lam).detach())
         row["zero_gates"] = sum(int((s.gate == 0).sum()) for s in gated_slots(model).values())
@@ -113,18 +128,23 @@ def run_search(
     run_fingerprint = fingerprint(cfg.to_dict(), base, None if measured_anew else cost_report)
     marker = out / "fingerprint.txt"
     same_inputs = marker.exists() and marker.read_text().strip() == run_fingerprint
-    if not gates_log.exists() or not resume or not same_inputs:
+    if info.is_main and (not gates_log.exists() or not resume or not same_inputs):
         log_gates(-1, gated, {})
         atomic_write_text(run_fingerprint + "\n", marker)
+    train = cfg.train
+    if info.distributed and not cfg.revive:
+        train = replace(train, ddp_find_unused_parameters=True)
     result = fit(
-        gated, data, cfg.train, out / "train", resume=resume, device=device,
+        gated, data, train, out / "train", resume=resume, device=device,
         optimizer=search_optimizer(gated, cfg), step_hook=ProximalGateStep(gated, cfg.lam, cfg.nonnegative),
         on_epoch_end=log_gates, progress=progress, fingerprint=run_fingerprint,
     )
     gated.to("cpu").eval()
     plain, arch = materialize(gated)
     arch["search"] = {"lam": cfg.lam, "cost_model": cfg.cost_model, "arch_cost": architecture_cost(gated)}
-    arch_path, weights_path = save_materialized(plain, arch, out / "materialized")
+    arch_path, weights_path = out / "materialized" / "architecture.json", out / "materialized" / "weights.pt"
+    if info.is_main:
+        arch_path, weights_path = save_materialized(plain, arch, out / "materialized")
     summary = {
         "lam": cfg.lam, "cost_model": cfg.cost_model, "arch_cost": architecture_cost(gated),
         "final_gates": gate_table(gated), "metrics": result["metrics"],
@@ -132,7 +152,9 @@ def run_search(
                  for s in arch["slots"]},
         "architecture": str(arch_path), "weights": str(weights_path), "config": cfg.to_dict(),
     }
-    atomic_write_json(summary, out / "search.json")
+    if info.is_main:
+        atomic_write_json(summary, out / "search.json")
+    D.barrier()  # the other ranks may read what rank 0 wrote (a fine-tune in the same job)
     return summary
 
 
