@@ -18,7 +18,7 @@ from torch import nn
 
 from darc.config import validate_experiment
 from darc.data import DatasetBundle, get_dataset
-from darc.io import atomic_write_json, safe_torch_load
+from darc.io import atomic_write_json, load_weights, safe_torch_load
 from darc.materialize import load_materialized
 from darc.models import create_model
 from darc.provenance import git_commit, provenance
@@ -60,6 +60,15 @@ def base_model(exp: dict[str, Any], data: DatasetBundle) -> nn.Module:
     return create_model(exp["model"], **kw)
 
 
+def _write_result(result: dict[str, Any], path: Path) -> None:
+    """Rank 0 writes a stage's ``result.json``; under torchrun the other ranks wait until it is there."""
+    from darc.train import distributed as D
+
+    if D.is_main_process():
+        atomic_write_json(result, path)
+    D.barrier()
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes (recorded for versioned inputs such as a latency table)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -92,7 +101,7 @@ def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "defaul
         "n_train": data.meta.n_train, "n_val": data.meta.n_val, "n_test": data.meta.n_test,
         "weights": str(out / WEIGHTS),
     }
-    atomic_write_json(result, out / RESULT)
+    _write_result(result, out / RESULT)
     return result
 
 
@@ -146,7 +155,7 @@ def search(
     threads = set_threads(exp)
     data = load_data(exp)
     model = base_model(exp, data)
-    model.load_state_dict(safe_torch_load(Path(base_dir) / WEIGHTS))
+    load_weights(model, safe_torch_load(Path(base_dir) / WEIGHTS), Path(base_dir) / WEIGHTS)
     cfg = search_config(exp, lam, reference=reference)
     if cfg.cost_model == "latency":
         cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
@@ -156,7 +165,7 @@ def search(
               "seed": exp.get("seed", 0), "role": "reference" if reference else "darc",
               "val_acc": summary["metrics"].get("val_acc"),
               "latency_table_sha256": file_sha256(table) if table and Path(table).exists() else None}
-    atomic_write_json(result, Path(out_dir) / RESULT)
+    _write_result(result, Path(out_dir) / RESULT)
     return result
 
 
@@ -184,7 +193,7 @@ def finetune_search(
         "architecture": str(mat / "architecture.json"), "weights": str(Path(out_dir) / WEIGHTS),
         "kept": search_result["kept"],
     }
-    atomic_write_json(result, Path(out_dir) / RESULT)
+    _write_result(result, Path(out_dir) / RESULT)
     return result
 
 
@@ -197,7 +206,7 @@ def load_finetuned(finetune_dir: str | Path) -> nn.Module:
 def load_base(exp: dict[str, Any], base_dir: str | Path) -> nn.Module:
     """The trained base network of a ``train_base`` run directory."""
     model = base_model(exp, load_data(exp))
-    model.load_state_dict(safe_torch_load(Path(base_dir) / WEIGHTS))
+    load_weights(model, safe_torch_load(Path(base_dir) / WEIGHTS), Path(base_dir) / WEIGHTS)
     return model
 
 

@@ -17,7 +17,23 @@ class CheckpointError(RuntimeError):
     """A checkpoint or weights file could not be read."""
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (where the platform can open a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """``write(tmp)`` to a temporary file beside ``path`` (``write`` flushes and fsyncs it), then rename it
+    over ``path`` and fsync the directory: after a crash, ``path`` is the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -28,6 +44,7 @@ def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -36,8 +53,15 @@ def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
-    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` to a temporary file beside ``path``, fsync it, then rename over it."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    return _atomic(path, write)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
@@ -65,11 +89,33 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with advice
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
         raise CheckpointError(
-            f"could not load {path} ({type(exc).__name__}: {exc}). The file is corrupt or was not "
+            f"could not load {path} ({type(exc).__name__}: {first}). The file is corrupt or was not "
             "written by darc; delete it and rerun the step that produces it (training resumes "
             "from the last good checkpoint if one exists)."
         ) from exc
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], source: str | os.PathLike) -> torch.nn.Module:
+    """``model.load_state_dict(state)`` (strict), with a :class:`CheckpointError` that summarises a mismatch in
+    one line (how many keys are missing, unexpected or of another shape, with an example of each) instead of
+    listing every key."""
+    own = model.state_dict()
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source} holds a {type(state).__name__}, not a state dict of weights")
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = [f"{len(v)} {what} (e.g. {v[0]!r})" for what, v in
+                 (("missing", missing), ("unexpected", unexpected), ("with another shape", shapes)) if v]
+        raise CheckpointError(
+            f"the weights in {source} do not fit this {type(model).__name__} ({len(own)} tensors), keys: "
+            f"{', '.join(parts)}. They belong to another network: use the weights written with it."
+        )
+    model.load_state_dict(state, strict=True)
+    return model
 
 
 def fingerprint(*parts: Any) -> str:
