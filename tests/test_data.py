@@ -83,7 +83,7 @@ def test_missing_cifar_error(tmp_path):
 def test_missing_fashion_and_imagenet_errors(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist") as err:
         get_dataset("fashion-mnist", root=str(tmp_path))
-    assert str(tmp_path) in str(err.value) and "data.root" in str(err.value)
+    assert str(tmp_path) in str(err.value) and "`data_root`" in str(err.value)
     with pytest.raises(DatasetNotFoundError, match="ImageFolder|root/train") as err:
         get_dataset("imagenet", root=str(tmp_path))
     assert str(tmp_path / "train") in str(err.value)

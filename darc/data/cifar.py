@@ -43,7 +43,7 @@ def _not_found(root: Path) -> DatasetNotFoundError:
     return DatasetNotFoundError(
         f"CIFAR-10 not found (searched {root / FOLDER} and {root} for data_batch_1..5 and test_batch). "
         f"Download the python version ({URL}), extract it and pass the folder holding {FOLDER}/ as "
-        "root=... (config key `data.root`), or set `download: true` (config `data.download`) where "
+        "root=... (config key `data_root`), or set the config key `download: true` where "
         "the network allows it."
     )
 

@@ -75,7 +75,7 @@ def locate(root: str | Path | None = None) -> dict[str, Path]:
         "Install it with `apt-get install dataset-fashion-mnist` (files land in "
         f"{DEFAULT_ROOT}), or download the four idx .gz files from "
         "https://github.com/zalandoresearch/fashion-mnist and pass their folder as root=... "
-        "(config key `data.root`)."
+        "(config key `data_root`)."
     )
 
 

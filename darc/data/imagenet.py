@@ -32,7 +32,7 @@ def imagenet(
             f"ImageNet not found (searched {where}). Obtain ILSVRC-2012 from https://image-net.org, "
             "arrange it as root/train/<class>/*.JPEG and root/val/<class>/*.JPEG (the validation "
             "images sorted into class folders, e.g. with the common valprep.sh), and pass root=... "
-            "(config key `data.root`)."
+            "(config key `data_root`)."
         )
     norm = transforms.Normalize(MEAN, STD)
     test_tf = transforms.Compose(
