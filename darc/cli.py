@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from darc.config import ConfigError, load_experiment
+
+
+def _penalty_weight(text: str) -> float:
+    """``--lam``: a finite number >= 0 (a negative penalty weight would make the gates grow)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"the penalty weight must be a finite number >= 0, got {text}")
+    return value
 
 
 def _experiment(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("search", help="search at one lambda from a trained base and materialise")
     _common(p)
-    p.add_argument("--lam", type=float, required=True)
+    p.add_argument("--lam", type=_penalty_weight, required=True, help="penalty weight lambda (>= 0)")
     p.add_argument("--base", required=True, help="the base run directory (holds model.pt)")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("finetune", help="fine-tune a materialised network without penalty")
@@ -135,14 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """A KeyError's message without the quotes ``str(KeyError)`` adds."""
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user's mistake (bad config, missing or corrupt file, weights of another network,
+    a malformed architecture file) prints ``darc <command>: error: <message>`` and returns 2."""
+    from darc.io import CheckpointError
+    from darc.train import distributed as D
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"darc {args.command}: error: {exc}", file=sys.stderr)
+    except (ConfigError, CheckpointError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"darc {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    if getattr(args, "out", None):
+    finally:
+        D.cleanup()  # a process group started under torchrun
+    if getattr(args, "out", None) and D.is_main_process():
         print(f"darc {args.command}: outputs in {Path(args.out).resolve()}")
     return 0
 

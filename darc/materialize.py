@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from darc.gates import CandidateRef, build_candidate, gated_slots
-from darc.io import atomic_write_json
+from darc.io import atomic_write_json, load_weights
 from darc.nn import Scaled, SumOf, ZeroOutput
 from darc.scaling import last_affine
 from darc.slots import SlotSpec
@@ -101,6 +102,45 @@ def materialize(gated_model: nn.Module, threshold: float = 0.0) -> tuple[nn.Modu
     return model, arch
 
 
+def check_architecture(arch: Any) -> None:
+    """Refuse a record that is not a well-formed architecture (a file edited by hand, or another file):
+    an :class:`ArchitectureError` naming the first bad field."""
+    if not isinstance(arch, dict) or arch.get("format") != ARCH_FORMAT:
+        got = arch.get("format") if isinstance(arch, dict) else type(arch).__name__
+        raise ArchitectureError(f"not a darc architecture file (format {got!r}, want {ARCH_FORMAT!r})")
+
+    def bad(where: str, what: str) -> ArchitectureError:
+        return ArchitectureError(f"malformed architecture: {where} must be {what}")
+
+    base = arch.get("base_model")
+    if not isinstance(base, dict) or not isinstance(base.get("class"), str) or not isinstance(
+            base.get("kwargs"), dict) or not isinstance(base.get("name"), str | None):
+        raise bad("base_model", "a mapping with 'name' (str or null), 'class' (str) and 'kwargs' (mapping)")
+    if not isinstance(arch.get("slots"), list | tuple):
+        raise bad("slots", "a list")
+    for i, slot in enumerate(arch["slots"]):
+        where = f"slots[{i}]"
+        if not isinstance(slot, dict) or not isinstance(slot.get("name"), str) or not isinstance(slot.get("kind"), str):
+            raise bad(where, "a mapping with a 'name' and a 'kind'")
+        for key in ("in_shape", "out_shape"):
+            shape = slot.get(key)
+            if not isinstance(shape, list | tuple) or not all(isinstance(d, int) and d > 0 for d in shape):
+                raise bad(f"{where}.{key}", "a list of positive integers")
+        if not isinstance(slot.get("kept"), list | tuple):
+            raise bad(f"{where}.kept", "a list")
+        for j, kept in enumerate(slot["kept"]):
+            w = f"{where}.kept[{j}]"
+            if not isinstance(kept, dict) or not isinstance(kept.get("alternative"), str):
+                raise bad(w, "a mapping with an 'alternative' name")
+            if not isinstance(kept.get("config"), dict):
+                raise bad(f"{w}.config", "a mapping")
+            gate = kept.get("gate")
+            if isinstance(gate, bool) or not isinstance(gate, int | float) or not math.isfinite(gate):
+                raise bad(f"{w}.gate", "a finite number")
+            if not isinstance(kept.get("constant_scale"), bool):
+                raise bad(f"{w}.constant_scale", "true or false")
+
+
 def build(
     arch: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None, base_model: nn.Module | None = None,
 ) -> nn.Module:
@@ -109,8 +149,7 @@ def build(
     The base network comes from the model registry (``arch['base_model']``) or, for a user's own
     model, from ``base_model`` (a freshly constructed instance of the same class).
     """
-    if arch.get("format") != ARCH_FORMAT:
-        raise ArchitectureError(f"not a darc architecture file (format {arch.get('format')!r}, want {ARCH_FORMAT!r})")
+    check_architecture(arch)
     base_rec = arch["base_model"]
     if base_model is None:
         if not base_rec.get("name"):
@@ -139,11 +178,15 @@ def build(
         parts = []
         for kept in slot["kept"]:
             ref = CandidateRef(kept["alternative"], kept["config"])
-            module = build_candidate(ref, spec, original, init=False)
+            try:
+                module = build_candidate(ref, spec, original, init=False)
+            except (KeyError, TypeError, ValueError) as exc:  # an unknown alternative or config, wrong shapes
+                msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+                raise ArchitectureError(f"slot {spec.name!r}: cannot rebuild {ref.label!r}: {msg}") from exc
             parts.append(Scaled(module, kept["gate"]) if kept["constant_scale"] else module)
         _install(base_model, spec, assemble_slot(spec, parts))
     if state_dict is not None:
-        base_model.load_state_dict(state_dict, strict=True)
+        load_weights(base_model, state_dict, "the given state dict")
     return base_model
 
 
@@ -160,9 +203,23 @@ def save_materialized(model: nn.Module, arch: dict[str, Any], out_dir: str | os.
 def load_materialized(
     arch_path: str | os.PathLike, weights_path: str | os.PathLike | None = None, base_model: nn.Module | None = None,
 ) -> nn.Module:
-    """Rebuild a materialised network from its files (weights loaded with ``weights_only=True``)."""
+    """Rebuild a materialised network from its files (weights loaded with ``weights_only=True``).
+
+    A file that is not a well-formed architecture raises :class:`ArchitectureError`, weights of another
+    network :class:`darc.io.CheckpointError`; each message is one line that names the file."""
     from darc.io import safe_torch_load
 
-    arch = json.loads(Path(arch_path).read_text())
-    state = safe_torch_load(weights_path) if weights_path is not None else None
-    return build(arch, state, base_model=base_model)
+    arch_path = Path(arch_path)
+    if not arch_path.exists():
+        raise FileNotFoundError(f"no architecture file at {arch_path}: run darc search first, or check the path")
+    try:
+        arch = json.loads(arch_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArchitectureError(f"{arch_path} is not a JSON architecture file ({exc})") from None
+    try:
+        model = build(arch, None, base_model=base_model)
+    except ArchitectureError as exc:
+        raise ArchitectureError(f"{arch_path}: {exc}") from exc
+    if weights_path is not None:
+        load_weights(model, safe_torch_load(weights_path), weights_path)
+    return model
