@@ -8,7 +8,9 @@ one formula. The derivations are in ``notebooks/01``-``04``. Notation (all posit
 - ``A`` l1 radius of the gates, ``W`` bound on ``||w_j||_2``, ``V`` on ``|v_j|``, ``U`` on ``||u_j||_2``;
 - ``k`` candidates, ``m`` hidden units, ``T`` unit types;
 - ``A'`` (``A_prime``) the radius of the cost-weighted constraint ``sum_j c_j |alpha_j| <= A'``,
-  ``c_min`` the smallest cost, ``lam`` the penalty weight, ``ell0`` the training loss at ``alpha = 0``;
+  ``c_min`` the smallest cost, ``lam`` the penalty weight, ``ell0`` a bound on the training loss at
+  ``alpha = 0`` that holds for every sample (1 for a loss in [0, 1]): the radius of a
+  data-independent class may not be read off the sample;
 - ``L`` the Lipschitz constant of the loss in ``f``, ``delta`` the failure probability,
   ``R_emp`` the empirical risk and ``R_S`` an empirical Rademacher complexity.
 """
@@ -23,14 +25,14 @@ import sympy as sp
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 
-A, W, B, U, V, n, k, m, T = sp.symbols("A W B U V n k m T", positive=True)
+A, W, B, U, V, n, k, m, T, q = sp.symbols("A W B U V n k m T q", positive=True)
 A_prime, c_min, lam, ell0, L, delta, R_S, R_emp = sp.symbols(
     "A_prime c_min lambda ell0 L delta R_S R_emp", positive=True
 )
 #: Python-friendly names of the symbols (``lam`` prints as lambda), the keywords of :func:`evaluate`.
 SYMBOLS: dict[str, sp.Symbol] = {
     "A": A, "W": W, "B": B, "U": U, "V": V, "n": n, "k": k, "m": m, "T": T, "A_prime": A_prime,
-    "c_min": c_min, "lam": lam, "ell0": ell0, "L": L, "delta": delta, "R_S": R_S, "R_emp": R_emp,
+    "c_min": c_min, "lam": lam, "ell0": ell0, "L": L, "delta": delta, "R_S": R_S, "R_emp": R_emp, "q": q,
 }
 
 
@@ -81,7 +83,11 @@ def weighted_linear_bound_expr() -> sp.Expr:
 
 
 def penalised_radius_expr() -> sp.Expr:
-    """A minimiser of loss + lam * sum c|alpha| has sum c|alpha| <= ell0 / lam (ell0 = loss at alpha=0)."""
+    """A minimiser of loss + lam * sum c|alpha| has sum c|alpha| <= ell0 / lam.
+
+    ``ell0`` must bound the training loss at alpha = 0 for every sample (1 for a loss in [0, 1]), so
+    that the class ``sum c|alpha| <= ell0 / lam`` is fixed before the sample is drawn.
+    """
     return ell0 / lam
 
 
@@ -112,6 +118,23 @@ def hidden_generalisation_slack_expr() -> sp.Expr:
     return generalisation_slack_expr().subs(R_S, hidden_gated_bound_expr())
 
 
+# --------------------------------------------------------------------------------------------------
+# Known bounds for the same l1-gated linear class (notebook 01, Step 8), to set ours beside.
+def massart_l1_bound_expr() -> sp.Expr:
+    """Scalar features (p = 1): the class is the l1 ball of radius A W over k functions, the convex hull
+    of 2k vectors of norm <= B sqrt(n) on the sample: Massart's finite-class lemma (and Kakade,
+    Sridharan & Tewari 2008 for the l1 ball) gives A W B sqrt(2 ln(2k) / n)."""
+    return A * W * B * sp.sqrt(2 * sp.log(2 * k) / n)
+
+
+def group_norm_bound_expr() -> sp.Expr:
+    """Any p: the class is the group-norm ball sum_j ||beta_j||_2 <= A W. Strong convexity of
+    (1/2)||.||_{2,q}^2 ((q-1)-strongly convex w.r.t. ||.||_{2,q}; Kakade, Shalev-Shwartz & Tewari 2012)
+    with the dual bound ||x||_{2,q*} <= k^(1 - 1/q) B gives, for each q in (1, 2],
+    A W B k^(1 - 1/q) / sqrt((q - 1) n); :func:`group_norm_bound` takes the best q."""
+    return A * W * B * k ** (1 - 1 / q) / sp.sqrt((q - 1) * n)
+
+
 EXPRESSIONS: dict[str, Callable[[], sp.Expr]] = {
     "linear_gated": linear_gated_bound_expr,
     "linear_shared": linear_shared_bound_expr,
@@ -127,6 +150,8 @@ EXPRESSIONS: dict[str, Callable[[], sp.Expr]] = {
     "generalisation": generalisation_bound_expr,
     "linear_generalisation_slack": linear_generalisation_slack_expr,
     "hidden_generalisation_slack": hidden_generalisation_slack_expr,
+    "massart_l1": massart_l1_bound_expr,
+    "group_norm": group_norm_bound_expr,
 }
 
 
@@ -240,3 +265,23 @@ def generalisation_slack(R_S: float, n: int, delta: float, L: float = 1.0):
 def generalisation_bound(R_emp: float, R_S: float, n: int, delta: float, L: float = 1.0):
     """risk <= R_emp + 2 L R_S + 3 sqrt(ln(2/delta)/(2n)), with probability >= 1 - delta."""
     return evaluate("generalisation", R_emp=R_emp, R_S=R_S, n=n, delta=delta, L=L)
+
+
+def massart_l1_bound(A: float, W: float, B: float, k: int, n: int):
+    """Known bound for scalar features (p = 1): A W B sqrt(2 ln(2k) / n)."""
+    return evaluate("massart_l1", A=A, W=W, B=B, k=k, n=n)
+
+
+def group_norm_q(k: float | np.ndarray) -> np.ndarray:
+    """The q in (1, 2] that minimises k^(1-1/q) / sqrt(q-1): with t = q - 1 the stationary point solves
+    (1 + t)^2 = 2 t ln k, i.e. t = ln k - 1 - sqrt((ln k - 1)^2 - 1) when ln k >= 2; below that the
+    function decreases on (0, 1] and q = 2."""
+    lk = np.log(np.asarray(k, dtype=float))
+    with np.errstate(invalid="ignore"):
+        t = np.where(lk >= 2, lk - 1 - np.sqrt(np.maximum((lk - 1) ** 2 - 1, 0.0)), 1.0)
+    return 1.0 + t
+
+
+def group_norm_bound(A: float, W: float, B: float, k: int, n: int):
+    """Known bound for any feature dimension: the group-norm (strong convexity) bound at its best q."""
+    return evaluate("group_norm", A=A, W=W, B=B, k=k, n=n, q=group_norm_q(k))

@@ -174,6 +174,7 @@ class Activation:
     fn: Callable[[np.ndarray], np.ndarray]
     grad: Callable[[np.ndarray], np.ndarray]
     homogeneous: bool = False  # rho(t z) = t rho(z) for t >= 0: the supremum sits on the sphere
+    slopes: tuple[float, float] | None = None  # (a, b) when rho(z) = a max(z, 0) + b min(z, 0)
 
 
 ACTIVATIONS: dict[str, Activation] = {}
@@ -184,9 +185,10 @@ def register_activation(act: Activation) -> Activation:
     return act
 
 
-register_activation(Activation("relu", lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype), True))
-register_activation(Activation("identity", lambda z: z, np.ones_like, True))
-register_activation(Activation("abs", np.abs, np.sign, True))
+register_activation(Activation("relu", lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype), True,
+                               (1.0, 0.0)))
+register_activation(Activation("identity", lambda z: z, np.ones_like, True, (1.0, 1.0)))
+register_activation(Activation("abs", np.abs, np.sign, True, (1.0, -1.0)))
 register_activation(Activation("tanh", np.tanh, lambda z: 1.0 - np.tanh(z) ** 2))
 register_activation(Activation("sin", np.sin, np.cos))
 
@@ -302,7 +304,7 @@ def hidden_types_sup_lower(
 
 def hidden_joint_sup(
     x: np.ndarray, sigma: np.ndarray, rho: Activation, V: float, U: float, gates: GateSet, m: int,
-    rng: np.random.Generator, steps: int = 150, lr: float = 0.3,
+    rng: np.random.Generator, steps: int = 150, lr: float = 1.0,
 ) -> np.ndarray:
     """Lower estimate by optimising the whole m-unit gated network per sign vector (no reduction).
 
@@ -339,3 +341,124 @@ def hidden_joint_sup(
             v.clamp_(-V, V)
             u.mul_(torch.clamp(U / u.norm(dim=-1, keepdim=True), max=1.0))
     return best.numpy()
+
+
+# --------------------------------------------------------------------------------------------------
+# Exact one-unit supremum in the plane (d = 2) for positively homogeneous piecewise-linear units.
+
+
+def planar_unit_sup(
+    x: np.ndarray, sigma: np.ndarray, U: float, slopes: tuple[float, float] = (1.0, 0.0), chunk: int = 1 << 21,
+) -> UnitSup:
+    """Exact ``sup_{||u|| <= U} |(1/n) sum_i sigma_i rho(<u, x_i>)|`` for points in R^2.
+
+    ``rho(z) = a max(z, 0) + b min(z, 0)`` with ``slopes = (a, b)``, ``|a|, |b| <= 1`` (ReLU ``(1, 0)``,
+    identity ``(1, 1)``, absolute value ``(1, -1)``, leaky ReLUs): positively homogeneous, so the
+    supremum over the disc is ``max(0, sup over the circle)`` and the circle is enough. With
+    ``u = U (cos t, sin t)`` the unit's output on ``x_i`` switches between slope a and slope b where
+    ``t = theta_i -+ pi/2``; between two consecutive switches the objective is ``U <e(t), v>`` with a
+    fixed ``v = sum_i sigma_i c_i x_i``, whose maximum over the arc is ``||v||`` if the direction of v
+    lies in the arc, else the better endpoint. The maximum over the 2n arcs is the global supremum;
+    the maximising ``u`` is returned, so the value is also certified by :meth:`UnitSup.recompute`.
+    """
+    a, b = (float(s) for s in slopes)
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError("planar_unit_sup needs points in R^2")
+    draws, n = sigma.shape
+    keep = np.linalg.norm(x, axis=1) > 0
+    theta = np.arctan2(x[:, 1], x[:, 0])
+    idx = np.flatnonzero(keep)
+    # events: entering the half-plane <u, x_i> > 0 (coefficient b -> a) and leaving it (a -> b)
+    ev_angle = np.concatenate([theta[idx] - np.pi / 2, theta[idx] + np.pi / 2]) % (2 * np.pi)
+    ev_point = np.concatenate([idx, idx])
+    ev_delta = np.concatenate([np.full(idx.size, a - b), np.full(idx.size, b - a)])
+    order = np.argsort(ev_angle, kind="stable")
+    ev_angle, ev_point, ev_delta = ev_angle[order], ev_point[order], ev_delta[order]
+    E = ev_angle.size
+    if E == 0:
+        return UnitSup(value=np.zeros(draws), u=np.zeros((draws, 2)))
+    gaps = np.diff(np.concatenate([ev_angle, ev_angle[:1] + 2 * np.pi]))
+    start = int(np.argmax(gaps))  # the first arc is the widest one, so its midpoint is unambiguous
+    roll = (np.arange(E) + start) % E
+    ev_angle, ev_point, ev_delta = ev_angle[roll], ev_point[roll], ev_delta[roll]
+    lo = ev_angle  # arc j runs from lo[j] to lo[j] + length[j] (to the next event)
+    length = (np.roll(ev_angle, -1) - ev_angle) % (2 * np.pi)
+    length[0] = gaps[start]
+    mid = lo[0] + length[0] / 2
+    coef = np.where(np.cos(mid - theta) > 0, a, b) * keep  # (n,) the coefficients on arc 0
+    e_lo = np.stack([np.cos(lo), np.sin(lo)], 1)  # (E, 2)
+    e_hi = np.stack([np.cos(lo + length), np.sin(lo + length)], 1)
+    best = np.full(draws, -np.inf)
+    best_t = np.zeros(draws)
+    step = max(1, chunk // max(1, 2 * E))
+    for d0 in range(0, draws, step):
+        s = sigma[d0:d0 + step]
+        v0 = (s * coef) @ x  # (D, 2)
+        inc = (ev_delta[1:] * s[:, ev_point[1:]])[..., None] * x[ev_point[1:]][None]  # (D, E-1, 2)
+        v = np.concatenate([v0[:, None], v0[:, None] + np.cumsum(inc, axis=1)], axis=1)  # (D, E, 2)
+        for sign in (1.0, -1.0):
+            w = sign * v
+            norm = np.linalg.norm(w, axis=-1)
+            ang = np.arctan2(w[..., 1], w[..., 0])
+            inside = ((ang - lo) % (2 * np.pi)) <= length
+            at_lo = np.einsum("dek,ek->de", w, e_lo)
+            at_hi = np.einsum("dek,ek->de", w, e_hi)
+            val = np.where(inside, norm, np.maximum(at_lo, at_hi))
+            t = np.where(inside, ang, np.where(at_lo >= at_hi, lo, lo + length))
+            j = val.argmax(axis=1)
+            rows = np.arange(val.shape[0])
+            cand, cand_t = val[rows, j], t[rows, j]
+            sl = slice(d0, d0 + s.shape[0])
+            better = cand > best[sl]
+            best[sl] = np.where(better, cand, best[sl])
+            best_t[sl] = np.where(better, cand_t, best_t[sl])
+    u = U * np.stack([np.cos(best_t), np.sin(best_t)], 1)
+    u[best <= 0] = 0.0  # sup over the disc: u = 0 gives 0
+    rho = piecewise_linear(a, b)
+    result = UnitSup(value=np.zeros(draws), u=u)
+    result.value = result.recompute(x, sigma, rho)
+    return result
+
+
+def piecewise_linear(a: float, b: float) -> Activation:
+    """``rho(z) = a max(z, 0) + b min(z, 0)``: 1-Lipschitz when ``|a|, |b| <= 1``; ``rho(0) = 0``."""
+    if max(abs(a), abs(b)) > 1:
+        raise ValueError("slopes must lie in [-1, 1] (a 1-Lipschitz unit)")
+    return Activation(f"pl[{a:g},{b:g}]", lambda z: a * np.maximum(z, 0.0) + b * np.minimum(z, 0.0),
+                      lambda z: np.where(z > 0, a, b).astype(z.dtype), True, (a, b))
+
+
+def planar_types(T: int) -> list[Activation]:
+    """T distinct homogeneous unit types ``max(z, 0) + b_t min(z, 0)``, each list a prefix of the next.
+
+    ``b_t`` runs 0 (ReLU), 1 (identity), -1 (absolute value), then dyadic points of [-1, 1]
+    (1/2, -1/2, 1/4, -1/4, 3/4, -3/4, ...). Up to the symmetries of the class (u -> -u swaps the two
+    slopes, v -> -v negates both) these are distinct units; all are exact in d = 2
+    (:func:`planar_unit_sup`).
+    """
+    bs = [0.0, 1.0, -1.0]
+    depth = 1
+    while len(bs) < T:
+        for num in range(1, 2**depth, 2):
+            for sign in (1.0, -1.0):
+                bs.append(sign * num / 2**depth)
+        depth += 1
+    return [ACTIVATIONS[{0.0: "relu", 1.0: "identity", -1.0: "abs"}[b]] if b in (0.0, 1.0, -1.0)
+            else piecewise_linear(1.0, b) for b in bs[:T]]
+
+
+def unit_sup(
+    x: np.ndarray, sigma: np.ndarray, rho: Activation, U: float, rng: np.random.Generator, **pga,
+) -> tuple[UnitSup, str]:
+    """The one-unit supremum and how it was found: ``exact`` (d = 2, homogeneous piecewise-linear
+    unit: :func:`planar_unit_sup`) or ``pga`` (a certified lower estimate: :func:`hidden_unit_sup`)."""
+    if x.shape[1] == 2 and rho.slopes is not None:
+        return planar_unit_sup(x, sigma, U, rho.slopes), "exact"
+    return hidden_unit_sup(x, sigma, rho, U, rng, **pga), "pga"
+
+
+def orthonormal_points(n: int, radius: float) -> np.ndarray:
+    """``radius * e_i`` in R^n: the sample on which Jensen's step is an equality (``||sum sigma_i x_i||``
+    is ``radius * sqrt(n)`` for every sign vector)."""
+    return radius * np.eye(n)

@@ -86,3 +86,12 @@ def test_penalised_bound_is_the_weighted_bound_at_radius_ell0_over_lambda():
     expr = tb.penalised_linear_bound_expr()
     direct = tb.linear_gated_bound_expr().subs(tb.A, tb.ell0 / (tb.lam * tb.c_min))
     assert sp.simplify(expr - direct) == 0
+
+
+def test_known_bounds():
+    assert tb.massart_l1_bound(2, 3, 0.5, 1, 9) == pytest.approx(3 * math.sqrt(2 * math.log(2)) / 3)
+    for k in (1, 2, 5, 7):  # ln k < 2: q = 2 is best, the bound is A W B sqrt(k / n)
+        assert float(tb.group_norm_q(k)) == 2.0
+        assert tb.group_norm_bound(1, 1, 1, k, 4) == pytest.approx(math.sqrt(k) / 2)
+    q = float(tb.group_norm_q(1000))  # ln k > 2: the stationary point (1 + t)^2 = 2 t ln k
+    assert (q ** 2) == pytest.approx(2 * (q - 1) * math.log(1000)) and 1 < q < 2
