@@ -8,6 +8,10 @@ training set must fit noise). Two families, each grown in its own width:
 - ``hidden``: ``f(x) = sum_j alpha_j v_j relu(<u_j, x>)`` with ``m`` units, ``|v_j| <= V``,
   ``||u_j|| <= U``; the teacher is a two-unit ReLU network.
 
+The tasks are **nested**: the sample, the flipped labels, the teacher, candidate j's feature map and
+unit j's initial weights each come from their own seeded generator, so growing the width only adds
+candidates (or units) and never changes the task.
+
 Both gate sets are trained identically (same data, same initial weights, full-batch Adam on the
 logistic loss, projection onto the constraints after every step); only the gate set differs:
 ``||alpha||_1 <= A`` or ``alpha in [0, 1]^width``. The gap is test minus training ramp loss
@@ -24,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from theory import bounds
+from theory import bounds, fits
 from theory.empirical import random_feature_maps, sphere_points
 from theory.gates import Box, L1Ball
 
@@ -54,24 +58,32 @@ def gate_set(gate: str, setting: GapSetting) -> L1Ball | Box:
     return {"l1": L1Ball(setting.A), "box": Box(0.0, 1.0)}[gate]
 
 
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 7, *key])
+
+
 def _task(family: str, width: int, seed: int, s: GapSetting):
-    """Data (features or inputs), labels and the initial weights, all fixed by ``seed``."""
-    rng = np.random.default_rng([seed, 7])
+    """Data (features or inputs), labels and the initial weights, all fixed by ``seed`` and nested in
+    the width: candidate (unit) j's map and initial weights do not depend on how many there are."""
     n = s.n_train + s.n_test
-    x = sphere_points(n, s.d, s.B, rng)
-    flip = rng.uniform(size=n) < s.noise
+    data_rng = _rng(seed, 0)
+    x = sphere_points(n, s.d, s.B, data_rng)
+    flip = data_rng.uniform(size=n) < s.noise
+    teacher_rng = _rng(seed, 2)
     if family == "linear":
-        phi = random_feature_maps(x, width, s.p, s.B, rng, s.bandwidth)  # (k, n, p)
-        clean = np.sign(phi[0] @ rng.standard_normal(s.p))
+        phi = np.concatenate([random_feature_maps(x, 1, s.p, s.B, _rng(seed, 1, j), s.bandwidth)
+                              for j in range(width)])  # (k, n, p)
+        clean = np.sign(phi[0] @ teacher_rng.standard_normal(s.p))
         data = torch.as_tensor(phi)
-        w = rng.standard_normal((width, s.p)) / np.sqrt(s.p)
+        w = np.stack([_rng(seed, 3, j).standard_normal(s.p) for j in range(width)]) / np.sqrt(s.p)
         weights = {"w": torch.as_tensor(w)}
     elif family == "hidden":
-        teacher = rng.standard_normal((2, s.d)) * 2.0
+        teacher = teacher_rng.standard_normal((2, s.d)) * 2.0
         clean = np.sign(np.maximum(x @ teacher[0], 0) - np.maximum(x @ teacher[1], 0))
         data = torch.as_tensor(x)
-        weights = {"u": torch.as_tensor(rng.standard_normal((width, s.d)) / np.sqrt(s.d)),
-                   "v": torch.as_tensor(rng.uniform(-1.0, 1.0, size=width) * s.V)}
+        init = [_rng(seed, 3, j) for j in range(width)]
+        weights = {"u": torch.as_tensor(np.stack([g.standard_normal(s.d) for g in init]) / np.sqrt(s.d)),
+                   "v": torch.as_tensor(np.array([g.uniform(-1.0, 1.0) for g in init]) * s.V)}
     else:
         raise ValueError(f"unknown family {family!r}: 'linear' or 'hidden'")
     clean[clean == 0] = 1.0
@@ -123,12 +135,14 @@ def gap_run(family: str, width: int, gate: str, seed: int, setting: GapSetting |
         "experiment": "gap", "family": family, "gate": gate, "x_name": "k" if family == "linear" else "m",
         "x": width, "seed": seed, "n": s.n_train,
         "train_loss": ramp[tr].mean(), "test_loss": ramp[te].mean(),
+        "test_loss_se": ramp[te].std(ddof=1) / np.sqrt(s.n_test),
         "train_err": err[tr].mean(), "test_err": err[te].mean(),
         "alpha_l1": float(alpha.detach().abs().sum()),
     }
     row["estimate"] = row["test_loss"] - row["train_loss"]
     row["gap_01"] = row["test_err"] - row["train_err"]
     row["bound"] = gap_bound(family, width, gate, s)
+    row["vacuous"] = bool(row["bound"] >= 1.0)  # the ramp-loss gap is at most 1
     return row
 
 
@@ -155,14 +169,50 @@ def gap_experiment(
     return pd.DataFrame(rows)
 
 
-def gap_slopes(df: pd.DataFrame, column: str = "estimate") -> pd.DataFrame:
-    """Least-squares slope of the gap against log2(width), per family, gate and seed."""
+#: The growth of the gap bound's complexity term in the width, per family and gate (theory.fits.SHAPES).
+PREDICTED_SHAPE = {("linear", "l1"): "sqrt_log", ("linear", "box"): "linear",
+                   ("hidden", "l1"): "sqrt_log", ("hidden", "box"): "linear"}
+
+
+def bound_coefficient(family: str, gate: str, shape: str, s: GapSetting) -> float:
+    """The coefficient of ``shape`` in the gap bound's complexity term ``2 L R_S`` (L = 1).
+
+    linear/l1: ``2 A W B sqrt(2) / sqrt(n)`` per ``sqrt(ln k)``; linear/box: ``2 W B / sqrt(n)`` per k;
+    hidden/l1: 0 (width-free); hidden/box: ``4 V U B / sqrt(n)`` per m. NaN for another shape.
+    """
+    if shape != PREDICTED_SHAPE[(family, gate)]:
+        return float("nan")
+    root = np.sqrt(s.n_train)
+    return float({("linear", "l1"): 2 * s.A * s.W * s.B * np.sqrt(2) / root,
+                  ("linear", "box"): 2 * s.W * s.B / root,
+                  ("hidden", "l1"): 0.0,
+                  ("hidden", "box"): 4 * s.V * s.U * s.B / root}[(family, gate)])
+
+
+def gap_fits(df: pd.DataFrame, setting: GapSetting | None = None, column: str = "estimate") -> pd.DataFrame:
+    """Per family, gate and seed, the gap fitted as ``a + b g(width)`` for both shapes (sqrt(ln w), w).
+
+    ``estimate`` is b, ``se`` its standard error, ``r2`` the fit; ``bound_coefficient`` is the bound's
+    own b for the predicted shape (:data:`PREDICTED_SHAPE`), NaN for the other.
+    """
+    s = setting or GapSetting()
     rows = []
     for (family, gate, seed), part in df.groupby(["family", "gate", "seed"]):
-        slope = np.polyfit(np.log2(part["x"].to_numpy(float)), part[column].to_numpy(float), 1)[0]
-        rows.append({"experiment": "gap_slope", "family": family, "gate": gate, "seed": seed,
-                     "x_name": "log2_width", "quantity": f"slope_{column}", "estimate": slope})
+        for shape in ("sqrt_log", "linear"):
+            fit = fits.growth_fit(part["x"].to_numpy(float), part[column].to_numpy(float), shape)
+            rows.append({"experiment": "gap_fit", "family": family, "gate": gate, "seed": seed,
+                         "x_name": "width", "quantity": f"{shape}_{column}", "shape": shape,
+                         "predicted": shape == PREDICTED_SHAPE[(family, gate)],
+                         "estimate": fit["slope"], "se": fit["slope_se"], "intercept": fit["intercept"],
+                         "r2": fit["r2"], "bound_coefficient": bound_coefficient(family, gate, shape, s)})
     return pd.DataFrame(rows)
+
+
+def nonvacuous_run(setting: GapSetting, width: int, seed: int, family: str = "linear") -> dict:
+    """One l1-gated model trained on a large sample: the bound on its risk is below 1 (non-vacuous)."""
+    row = gap_run(family, width, "l1", seed, setting)
+    row.update(experiment="nonvacuous", risk_bound=row["train_loss"] + row["bound"], delta=setting.delta)
+    return row
 
 
 def setting_from(config: dict) -> GapSetting:

@@ -84,6 +84,11 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
         df.to_csv(tmp, index=False)
 
 
+def write_text(text: str, path: str | Path) -> None:
+    with _atomic(path, Path(path).suffix) as tmp:
+        tmp.write_text(text)
+
+
 def write_json(obj: Any, path: str | Path) -> None:
     with _atomic(path, ".json") as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_theory_does_not_import_darc():
     for path in (ROOT / "theory").glob("*.py"):
         assert not re.search(r"^\s*(import|from)\s+darc\b", path.read_text(), re.M), path
-    code = ("import sys, theory.bounds, theory.config, theory.empirical, theory.experiments, theory.gates, "
-            "theory.generalisation, theory.outputs, theory.plots; "
+    code = ("import sys, theory.bounds, theory.checks, theory.config, theory.empirical, theory.experiments, "
+            "theory.fits, theory.gates, theory.generalisation, theory.notebook, theory.outputs, theory.plots, "
+            "theory.tightness; "
             "assert not [m for m in sys.modules if m == 'darc' or m.startswith('darc.')]")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -39,5 +40,8 @@ def test_scales_resolve():
     assert max(smoke["linear"]["ks"]) < max(default["linear"]["ks"])
     assert smoke["linear"]["A"] == default["linear"]["A"]  # untouched keys survive the merge
     assert smoke["linear"]["seeds"] == smoke["seeds"] and default["gap"]["seeds"] == [0, 1, 2, 3, 4]
+    assert max(smoke["rates"]["ns"]) < max(default["rates"]["ns"])
+    assert smoke["tightness"]["n"] < default["tightness"]["n"]
+    assert smoke["tightness"]["plane"]["n"] == default["tightness"]["plane"]["n"]  # nested overrides merge
     with pytest.raises(ValueError):
         tc.settings({"theory": {}}, scale="huge")
