@@ -1,19 +1,26 @@
-# Theory: the Rademacher bounds of the DARC reconstruction, computed and checked on synthetic data
-# (library: theory/; derivations: notebooks/01-04). Settings: the `theory:` section of the config,
-# with `theory.scales[<scale>]` merged over it (see theory/config.py).
+# Theory: the Rademacher bounds of the DARC reconstruction (simplified classes with constrained
+# weights, not the full DARC networks), computed and checked on synthetic data (library: theory/;
+# derivations: notebooks/0*.py, jupytext percent format). Settings: the `theory:` section of the
+# config, with `theory.scales[<scale>]` merged over it (see theory/config.py).
+from pathlib import Path
+
 from theory.config import settings as theory_settings
 
 THEORY = theory_settings(config)
 # Same layout as the other rules (common.smk): results/ at the default scale, runs/<scale>/results/ otherwise.
 THEORY_RESULTS = RESULTS
 THEORY_LOGS = f"{RUNS}/logs/theory"
-THEORY_PARTS = ["linear", "hidden", "weighted", "gap"]
-THEORY_FIGURE_PARTS = {"linear": ["linear", "weighted"], "hidden": ["hidden"], "gap": ["gap"]}
+THEORY_PARTS = ["linear", "hidden", "weighted", "gap", "rates", "tightness"]
+THEORY_FIGURE_PARTS = {"linear": ["linear", "weighted"], "hidden": ["hidden"], "gap": ["gap"],
+                       "tightness": ["tightness"], "rates": ["rates"]}
+THEORY_NOTEBOOKS = sorted(p.stem for p in Path("notebooks").glob("0*.py"))
 THEORY_OUTPUTS = [
     f"{THEORY_RESULTS}/tables/theory.csv",
     f"{THEORY_RESULTS}/tables/theory.provenance.json",
     *expand(f"{THEORY_RESULTS}/figures/theory_{{fig}}.{{ext}}", fig=list(THEORY_FIGURE_PARTS), ext=["png", "pdf"]),
 ]
+if THEORY["scale"] != "smoke":  # executed copies of the derivations (they do not depend on the scale)
+    THEORY_OUTPUTS += expand(f"{THEORY_RESULTS}/notebooks/{{nb}}.html", nb=THEORY_NOTEBOOKS)
 
 
 rule theory_experiment:
@@ -34,7 +41,7 @@ rule theory_experiment:
 
 
 rule theory_table:
-    """All theory experiments in one tidy CSV, with a provenance sidecar."""
+    """All theory experiments in one tidy CSV (a `violated` column from theory.checks), with a provenance sidecar."""
     input:
         csv=expand(f"{THEORY_RESULTS}/theory/{{part}}.csv", part=THEORY_PARTS),
         provenance=expand(f"{THEORY_RESULTS}/theory/{{part}}.provenance.json", part=THEORY_PARTS),
@@ -91,3 +98,51 @@ rule theory_figure_gap:
         f"{THEORY_LOGS}/figure_gap.log",
     script:
         "../scripts/theory_figure.py"
+
+
+rule theory_figure_tightness:
+    input:
+        tightness=f"{THEORY_RESULTS}/theory/tightness.csv",
+        provenance=expand(f"{THEORY_RESULTS}/theory/{{part}}.provenance.json", part=THEORY_FIGURE_PARTS["tightness"]),
+    output:
+        png=report(f"{THEORY_RESULTS}/figures/theory_tightness.png", caption="../report/theory_tightness.rst", category="Theory"),
+        pdf=f"{THEORY_RESULTS}/figures/theory_tightness.pdf",
+    params:
+        figure="tightness",
+    log:
+        f"{THEORY_LOGS}/figure_tightness.log",
+    script:
+        "../scripts/theory_figure.py"
+
+
+rule theory_figure_rates:
+    input:
+        rates=f"{THEORY_RESULTS}/theory/rates.csv",
+        provenance=expand(f"{THEORY_RESULTS}/theory/{{part}}.provenance.json", part=THEORY_FIGURE_PARTS["rates"]),
+    output:
+        png=report(f"{THEORY_RESULTS}/figures/theory_rates.png", caption="../report/theory_rates.rst", category="Theory"),
+        pdf=f"{THEORY_RESULTS}/figures/theory_rates.pdf",
+    params:
+        figure="rates",
+    log:
+        f"{THEORY_LOGS}/figure_rates.log",
+    script:
+        "../scripts/theory_figure.py"
+
+
+rule theory_notebook:
+    """Execute one derivation notebook (jupytext source) and write the executed copy as HTML."""
+    input:
+        "notebooks/{nb}.py",
+    output:
+        html=f"{THEORY_RESULTS}/notebooks/{{nb}}.html",
+        provenance=f"{THEORY_RESULTS}/notebooks/{{nb}}.provenance.json",
+    params:
+        scale=THEORY["scale"],
+    wildcard_constraints:
+        nb="|".join(THEORY_NOTEBOOKS) or "none",
+    threads: 1
+    log:
+        f"{THEORY_LOGS}/notebook_{{nb}}.log",
+    script:
+        "../scripts/theory_notebook.py"
