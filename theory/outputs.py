@@ -23,13 +23,19 @@ import pandas as pd
 PACKAGES = ("numpy", "scipy", "sympy", "pandas", "matplotlib", "torch", "snakemake")
 
 
+#: The paths whose uncommitted changes would make a theory result differ from its commit.
+SOURCES = ("theory", "notebooks", "config/theory.yaml", "workflow/rules/theory.smk", "workflow/scripts/theory_*",
+           "pyproject.toml")
+
+
 def git_commit() -> str:
-    """``git rev-parse HEAD`` of the repository holding this package (``-dirty`` if it has changes)."""
+    """``git rev-parse HEAD`` of the repository holding this package, ``-dirty`` if a file the theory
+    results depend on (:data:`SOURCES`) has uncommitted changes (other parts of the tree do not count)."""
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *SOURCES], cwd=root,
                                capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

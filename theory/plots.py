@@ -45,7 +45,7 @@ def linear_figure(linear: pd.DataFrame, weighted: pd.DataFrame):
         _curve(ax, part, f"l1 gates, p={p}", f"C{i}", bound=(i == 0), bound_label="A W B (1+sqrt(2 ln k))/sqrt(n)")
     shared = linear[linear["gate"] == "shared"]
     if not shared.empty:
-        _curve(ax, shared, f"shared map, whole class by brute force (n={int(shared['n'].iloc[0])})",
+        _curve(ax, shared, f"shared map, whole class by brute force (n={int(shared['n'].iloc[0])}, all signs)",
                COLORS["shared"], marker="s", bound_label="A W B / sqrt(n) (that n)")
         ref = shared.groupby("x")["reference"].mean()
         ax.plot(ref.index, ref.values, ":", color=COLORS["shared"], lw=1, label="shared map: exact k = 1 value")

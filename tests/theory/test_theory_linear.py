@@ -11,7 +11,7 @@ from theory.gates import Box, L1Ball
 
 CFG = {"A": 1.0, "W": 1.0, "B": 1.0, "n": 32, "d": 4, "bandwidth": 1.0, "feature_dims": [1, 8],
        "ks": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], "draws": 500,
-       "shared": {"n": 8, "p": 2, "ks": [1, 2, 4, 8], "draws": 6, "restarts": 4}}
+       "shared": {"n": 7, "p": 2, "ks": [1, 2, 4, 8], "restarts": 3}}
 SEEDS = [0, 1, 2]
 
 
@@ -77,6 +77,7 @@ def test_shared_map_class_does_not_grow_with_k_by_brute_force(monte_carlo):
     reaching it (so the brute force is strong enough to have found any excess)."""
     shared = monte_carlo[monte_carlo["gate"] == "shared"]
     assert sorted(shared["x"]) == CFG["shared"]["ks"] and (shared["method"] == "brute_force").all()
+    assert (shared["signs"] == "all").all() and (shared["draws"] == 2 ** CFG["shared"]["n"]).all()
     assert (shared["excess_over_reference"] <= 1e-8).all()
     np.testing.assert_allclose(shared["estimate"], shared["reference"], rtol=1e-5)
 
