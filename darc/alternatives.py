@@ -178,9 +178,9 @@ class Narrow:
 class DepthwiseSeparable:
     """Depthwise kxk conv (with the slot's stride) - BN - ReLU - pointwise 1x1 conv - BN.
 
-    Initialised (``init=True``) by a short distillation: ``distill_steps`` Adam steps minimising the
-    mean squared error to the original's output on ``calibration`` inputs (the slot's real inputs
-    when the gated model was built with calibration data; Gaussian noise otherwise).
+    Built with fresh weights; :func:`darc.gates.gate_model` prepares it, like every alternative, by
+    block-wise distillation (:func:`distill`) on the slot's real inputs. ``distill_steps`` > 0 here
+    distils it once more at build time (kept for configs that relied on it).
     """
 
     def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
@@ -192,7 +192,7 @@ class DepthwiseSeparable:
 
     def build(
         self, spec: SlotSpec, original: nn.Module, init: bool, kernel_size: int = 3,
-        distill_steps: int = 100, distill_lr: float = 3e-2, calibration: torch.Tensor | None = None,
+        distill_steps: int = 0, distill_lr: float = 3e-2, calibration: torch.Tensor | None = None,
         **config: Any,
     ) -> nn.Module:
         reason = self.applicable(spec, original)
@@ -218,27 +218,35 @@ def distill(
     student: nn.Module, teacher: nn.Module, spec: SlotSpec, inputs: torch.Tensor | None,
     steps: int, lr: float,
 ) -> float:
-    """Train ``student`` to mimic ``teacher`` on ``inputs``; returns the final relative error."""
-    device = next(student.parameters()).device
+    """Block-wise distillation: train ``student`` to mimic ``teacher`` on ``inputs`` (the slot's real
+    inputs; Gaussian noise when None); returns the relative error ``||student(x) - teacher(x)|| /
+    ||teacher(x)||`` of the state it keeps.
+
+    Both run in training mode, as in the search that follows (BN normalises by batch statistics); the
+    teacher is a copy, so the network's own BN statistics are untouched. ``steps`` full-batch Adam steps
+    on the normalised squared error; the best state seen is kept, the initial one included (a candidate
+    that already equals the slot, such as a narrow copy of a branch using half its channels, stays exact).
+    """
+    param = next(student.parameters())
     if inputs is None:
         gen = torch.Generator().manual_seed(0)
         inputs = torch.randn(32, *spec.in_shape, generator=gen)
-    inputs = inputs.detach().to(device, next(student.parameters()).dtype)
-    was_training = teacher.training
-    teacher.eval()
+    inputs = inputs.detach().to(param.device, param.dtype)
     with torch.no_grad():
-        target = teacher(inputs)
-    teacher.train(was_training)
+        target = copy.deepcopy(teacher).train()(inputs)
+    scale = target.pow(2).mean().clamp_min(1e-12)
     opt = torch.optim.Adam(student.parameters(), lr=lr)
     student.train()
-    scale = target.pow(2).mean().clamp_min(1e-12)
-    for _ in range(steps):
+    best_loss, best_state = math.inf, None
+    for step in range(steps + 1):
         opt.zero_grad(set_to_none=True)
         loss = (student(inputs) - target).pow(2).mean() / scale
+        if loss.item() < best_loss:
+            best_loss, best_state = loss.item(), copy.deepcopy(student.state_dict())
+        if step == steps:
+            break
         loss.backward()
         opt.step()
-    student.eval()
-    with torch.no_grad():
-        err = ((student(inputs) - target).norm() / target.norm().clamp_min(1e-12)).item()
-    student.train()
-    return err
+    if best_state is not None:
+        student.load_state_dict(best_state)
+    return math.sqrt(best_loss) if math.isfinite(best_loss) else math.inf

@@ -22,7 +22,7 @@ from darc.io import atomic_write_json, load_weights, safe_torch_load
 from darc.materialize import load_materialized
 from darc.models import create_model
 from darc.provenance import git_commit, provenance
-from darc.search import SearchConfig, finetune, run_search
+from darc.search import SearchConfig, finetune, run_search, slot_decisions
 from darc.train import WEIGHTS, TrainConfig, fit
 from darc.train.rng import seed_everything
 
@@ -295,6 +295,8 @@ def bench(
             "acc_change": None if base_acc is None else res["test_acc"] - base_acc,
             "kept_slots": sum(1 for v in res["kept"].values() if v),
             "total_slots": len(res["kept"]), "kept": json.dumps(res["kept"]),
+            **{f"slots_{k}": v for k, v in slot_decisions(res["kept"]).items() if k != "replaced_by"},
+            "replaced_by": json.dumps(slot_decisions(res["kept"])["replaced_by"]),
         }
         row.update(compare_to_base(
             base, compressed, shape, batch_sizes=batch_sizes, threads=threads,

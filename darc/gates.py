@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from darc.alternatives import get_alternative
+from darc.alternatives import distill, get_alternative
 from darc.scaling import last_affine_name
 from darc.slots import SlotSpec, capture_io, describe_slots, select_modules
 
@@ -110,6 +110,7 @@ class GatedSlot(nn.Module):
         self.register_buffer("cost", torch.zeros(len(candidates), **where))
         self.cost_model: str | None = None  # set by darc.costs.assign_costs: the costs were assigned
         self.revive = revive
+        self.distill_error: list[float | None] = [None] * len(candidates)  # set by gate_model's preparation
 
     @property
     def labels(self) -> list[str]:
@@ -158,6 +159,26 @@ def gate_table(model: nn.Module) -> list[dict[str, Any]]:
         for name, slot in gated_slots(model).items()
         for label, g, c in zip(slot.labels, slot.gate.tolist(), slot.cost.tolist())
     ]
+
+
+#: How gates start (:func:`gate_model`).
+GATE_INITS = ("fixed", "share")
+
+
+def has_weights(module: nn.Module) -> bool:
+    """Whether ``module`` has any parameter (weightless candidates, such as identity, cost nothing)."""
+    return next(module.parameters(), None) is not None
+
+
+def initial_gates(
+    refs: Sequence[CandidateRef], candidates: Sequence[nn.Module], mode: str, original_gate: float,
+    alternative_gate: float,
+) -> list[float]:
+    """Starting gate of each candidate of a slot under ``mode`` (see :func:`gate_model`)."""
+    if mode == "share":
+        k = sum(has_weights(c) for c in candidates)
+        return [1.0 / k if has_weights(c) else alternative_gate for c in candidates]
+    return [original_gate if r.alternative == "original" else alternative_gate for r in refs]
 
 
 def _resolve_slots(
@@ -218,6 +239,9 @@ def gate_model(
     calibration: torch.Tensor | None = None,
     original_gate: float = 1.0,
     alternative_gate: float = 0.05,
+    gate_init: str = "share",
+    distill_steps: int = 100,
+    distill_lr: float = 1e-2,
     strict: bool = False,
     revive: bool = False,
     inplace: bool = False,
@@ -228,8 +252,15 @@ def gate_model(
     patterns, or a predicate ``(name, module) -> bool``. ``candidates``: alternatives for every slot;
     ones that do not apply to a slot are skipped, unless ``strict`` (then it is an error).
     ``example_input``: a batch or a (C, H, W) shape (built-in models know theirs).
-    ``calibration``: a batch of real inputs, used to initialise distilled candidates (dwsep).
+    ``calibration``: a batch of real inputs; every alternative with weights is prepared by block-wise
+    distillation (:func:`darc.alternatives.distill`, ``distill_steps`` Adam steps at ``distill_lr``) on
+    the slot's inputs it produces (on Gaussian noise without it); ``distill_steps=0`` skips that.
+    ``gate_init``: ``"fixed"`` starts the original at ``original_gate`` and alternatives at
+    ``alternative_gate``; ``"share"`` starts every candidate with weights at ``1/k`` (``k`` of them: the
+    distilled candidates share the slot's output) and weightless ones at ``alternative_gate``.
     """
+    if gate_init not in GATE_INITS:
+        raise ValueError(f"gate_init must be one of {GATE_INITS}, got {gate_init!r}")
     if not inplace:
         model = copy.deepcopy(model)
     names, kind = _resolve_slots(model, slots)
@@ -246,12 +277,17 @@ def gate_model(
         raise ValueError("the candidates must include 'original'")
     for spec in specs:
         original = model.get_submodule(spec.name)
-        mods, kept_refs, gates = [], [], []
+        mods, kept_refs = [], []
         for ref in refs:
             if not strict and get_alternative(ref.alternative).applicable(spec, original):
                 continue
             mods.append(build_candidate(ref, spec, original, True, slot_inputs.get(spec.name)))
             kept_refs.append(ref)
-            gates.append(original_gate if ref.alternative == "original" else alternative_gate)
-        model.set_submodule(spec.name, GatedSlot(spec, mods, kept_refs, gates, revive=revive))
+        errors = [distill(m, original, spec, slot_inputs.get(spec.name), distill_steps, distill_lr)
+                  if r.alternative != "original" and has_weights(m) and distill_steps > 0 else None
+                  for m, r in zip(mods, kept_refs)]
+        slot = GatedSlot(spec, mods, kept_refs, initial_gates(kept_refs, mods, gate_init, original_gate,
+                                                              alternative_gate), revive=revive)
+        slot.distill_error = errors
+        model.set_submodule(spec.name, slot)
     return model

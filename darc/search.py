@@ -19,10 +19,11 @@ import torch
 from torch import nn
 
 from darc.costs import CostContext, architecture_cost, assign_costs
-from darc.gates import DEFAULT_CANDIDATES, gate_model, gate_table, gated_slots
+from darc.gates import DEFAULT_CANDIDATES, CandidateRef, gate_model, gate_table, gated_slots
 from darc.io import atomic_write_json, atomic_write_text, fingerprint
 from darc.materialize import load_materialized, materialize, save_materialized
 from darc.penalty import ProximalGateStep, check_lam, gate_penalty, search_param_groups
+from darc.slots import capture_io
 from darc.train import TrainConfig, fit
 from darc.train import distributed as D
 
@@ -37,6 +38,15 @@ class SearchConfig:
     candidates: list[Any] = field(default_factory=lambda: list(DEFAULT_CANDIDATES))
     original_gate: float = 1.0
     alternative_gate: float = 0.05
+    # How replacement works (chosen by benchmarks/replacement_ablation.py; README "Replacement"): every
+    # alternative is distilled to mimic its slot, the candidates share the slot's output at the start, and
+    # at most one candidate per slot survives the search.
+    gate_init: str = "share"  # "share": 1/k each; "fixed": original_gate / alternative_gate (darc.gates)
+    distill_steps: int = 100  # block-wise distillation of every alternative before the search
+    distill_lr: float = 1e-2
+    warmup_epochs: int = 0  # epochs of the search recipe without the penalty, before the search
+    single_candidate: bool = True  # keep at most one candidate per slot (the largest contribution)
+    log_gates_every: int | None = 50  # steps between gate-trajectory rows (epoch ends are always logged)
     lr_gate: float | None = None  # default: the weights' lr
     nonnegative: bool = False
     revive: bool = False
@@ -71,7 +81,8 @@ def gate_for_search(base: nn.Module, data: Any, cfg: SearchConfig) -> nn.Module:
     calib = _calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
     return gate_model(
         base, cfg.slots, cfg.candidates, calibration=calib, example_input=tuple(data.meta.input_shape),
-        original_gate=cfg.original_gate, alternative_gate=cfg.alternative_gate, revive=cfg.revive,
+        original_gate=cfg.original_gate, alternative_gate=cfg.alternative_gate, gate_init=cfg.gate_init,
+        distill_steps=cfg.distill_steps, distill_lr=cfg.distill_lr, revive=cfg.revive,
     )
 
 
@@ -110,17 +121,24 @@ def run_search(
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
     if info.is_main:
         atomic_write_json(cost_report, out / "costs.json")
-    gates_log = out / "gates.jsonl"
+    gates_log = GateLog(out / "gates.jsonl", enabled=info.is_main)
+    per_epoch = _steps_per_epoch(data, cfg.train, info.world_size)
 
-    def log_gates(epoch: int, model: nn.Module, row: dict[str, Any]) -> None:
-        if info.is_main:
-            rows = [{"epoch": epoch, **r} for r in gate_table(model)]
-            lines = gates_log.read_text().splitlines() if gates_log.exists() else []
-            lines = [ln for ln in lines if json.loads(ln)["epoch"] < epoch] + [json.dumps(r) for r in rows]
-            atomic_write_text("\n".join(lines) + "\n", gates_log)
-        row["arch_cost"] = architecture_cost(model)
-        row["penalty"] = float(gate_penalty(model, cfg.lam).detach())
-        row["zero_gates"] = sum(int((s.gate == 0).sum()) for s in gated_slots(model).values())
+    def phase_hooks(phase: str, offset: int) -> dict[str, Any]:
+        """fit's hooks that log gates every ``log_gates_every`` steps and at epoch ends, on one time axis
+        (epochs since the search began, warm-up included)."""
+
+        def on_step(epoch: int, step: int, stats: Any) -> None:
+            if cfg.log_gates_every and step % cfg.log_gates_every == 0 and step < per_epoch:
+                gates_log.write(offset + epoch + step / per_epoch, phase, gated)
+
+        def on_epoch_end(epoch: int, model: nn.Module, row: dict[str, Any]) -> None:
+            gates_log.write(offset + epoch + 1, phase, model)
+            row["arch_cost"] = architecture_cost(model)
+            row["penalty"] = float(gate_penalty(model, cfg.lam).detach())
+            row["zero_gates"] = sum(int((s.gate == 0).sum()) for s in gated_slots(model).values())
+
+        return {"on_step": on_step, "on_epoch_end": on_epoch_end}
 
     # what this search is made from; a rerun with other inputs starts afresh instead of resuming (costs
     # re-measured without a table are noise, not an input)
@@ -128,18 +146,24 @@ def run_search(
     run_fingerprint = fingerprint(cfg.to_dict(), base, None if measured_anew else cost_report)
     marker = out / "fingerprint.txt"
     same_inputs = marker.exists() and marker.read_text().strip() == run_fingerprint
-    if info.is_main and (not gates_log.exists() or not resume or not same_inputs):
-        log_gates(-1, gated, {})
+    if info.is_main and (not gates_log.path.exists() or not resume or not same_inputs):
+        gates_log.write(0.0, "start", gated)
         atomic_write_text(run_fingerprint + "\n", marker)
     train = cfg.train
     if info.distributed and not cfg.revive:
         train = replace(train, ddp_find_unused_parameters=True)
+    if cfg.warmup_epochs:  # the same recipe without the proximal step: alternatives learn before the penalty
+        fit(gated, data, replace(train, epochs=cfg.warmup_epochs), out / "warmup", resume=resume, device=device,
+            optimizer=search_optimizer(gated, cfg), progress=progress, fingerprint=run_fingerprint,
+            **phase_hooks("warmup", 0))
     result = fit(
         gated, data, train, out / "train", resume=resume, device=device,
         optimizer=search_optimizer(gated, cfg), step_hook=ProximalGateStep(gated, cfg.lam, cfg.nonnegative),
-        on_epoch_end=log_gates, progress=progress, fingerprint=run_fingerprint,
+        progress=progress, fingerprint=run_fingerprint, **phase_hooks("search", cfg.warmup_epochs),
     )
     gated.to("cpu").eval()
+    if cfg.single_candidate:
+        keep_strongest_candidate_(gated, _calibration_batch(data.train, max(cfg.calibration_samples, 1)))
     plain, arch = materialize(gated)
     arch["search"] = {"lam": cfg.lam, "cost_model": cfg.cost_model, "arch_cost": architecture_cost(gated)}
     arch_path, weights_path = out / "materialized" / "architecture.json", out / "materialized" / "weights.pt"
@@ -148,14 +172,80 @@ def run_search(
     summary = {
         "lam": cfg.lam, "cost_model": cfg.cost_model, "arch_cost": architecture_cost(gated),
         "final_gates": gate_table(gated), "metrics": result["metrics"],
-        "kept": {s["name"]: [k["alternative"] + (f"{k['config']}" if k["config"] else "") for k in s["kept"]]
-                 for s in arch["slots"]},
+        "kept": kept_labels(arch), "decisions": slot_decisions(kept_labels(arch)),
+        "distill_error": {n: dict(zip(s.labels, s.distill_error)) for n, s in gated_slots(gated).items()},
         "architecture": str(arch_path), "weights": str(weights_path), "config": cfg.to_dict(),
     }
     if info.is_main:
         atomic_write_json(summary, out / "search.json")
     D.barrier()  # the other ranks may read what rank 0 wrote (a fine-tune in the same job)
     return summary
+
+
+class GateLog:
+    """``gates.jsonl``: one row per (time, slot, candidate) with the gate and its cost; ``t`` counts epochs
+    since the search began (warm-up included). A write at time ``t`` first drops rows at ``t`` or later, so
+    a resumed search does not keep what a killed one logged past its checkpoint."""
+
+    def __init__(self, path: Path, enabled: bool = True) -> None:
+        self.path, self.enabled = path, enabled
+
+    def write(self, t: float, phase: str, model: nn.Module) -> None:
+        if not self.enabled:
+            return
+        rows = [{"t": round(t, 6), "epoch": int(t), "phase": phase, **r} for r in gate_table(model)]
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        lines = [ln for ln in lines if json.loads(ln).get("t", -1) < t] + [json.dumps(r) for r in rows]
+        atomic_write_text("\n".join(lines) + "\n", self.path)
+
+
+def _steps_per_epoch(data: Any, cfg: TrainConfig, world_size: int) -> int:
+    steps = len(data.train) // world_size // cfg.batch_size
+    return max(1, min(steps, cfg.max_steps_per_epoch or steps))
+
+
+def kept_labels(arch: dict[str, Any]) -> dict[str, list[str]]:
+    """Slot name -> labels of the candidates an architecture record keeps (empty: dropped)."""
+    return {s["name"]: [CandidateRef(k["alternative"], k["config"]).label for k in s["kept"]] for s in arch["slots"]}
+
+
+def slot_decisions(kept: dict[str, list[str]]) -> dict[str, Any]:
+    """Counts of slots ``kept`` (the original alone), ``replaced`` (alternatives only), ``mixed`` (the
+    original beside alternatives) and ``dropped`` (nothing), and which alternatives replaced slots."""
+    counts = {"kept": 0, "replaced": 0, "mixed": 0, "dropped": 0}
+    replaced_by: dict[str, int] = {}
+    for labels in kept.values():
+        if not labels:
+            counts["dropped"] += 1
+        elif labels == ["original"]:
+            counts["kept"] += 1
+        elif "original" in labels:
+            counts["mixed"] += 1
+        else:
+            counts["replaced"] += 1
+            key = "+".join(labels)
+            replaced_by[key] = replaced_by.get(key, 0) + 1
+    return {**counts, "replaced_by": dict(sorted(replaced_by.items()))}
+
+
+@torch.no_grad()
+def keep_strongest_candidate_(gated: nn.Module, calibration: torch.Tensor) -> dict[str, str]:
+    """In every slot with several non-zero gates, zero all but the candidate whose gated output
+    ``||alpha_j B_j(x)||`` on the slot's inputs (from ``calibration``) is largest; returns slot -> kept label."""
+    slots = gated_slots(gated)
+    inputs = {n: io[0] for n, io in capture_io(gated, list(slots), calibration).items()}
+    kept = {}
+    for name, slot in slots.items():
+        live = [j for j in range(len(slot.candidates)) if slot.gate[j] != 0]
+        if len(live) < 2:
+            continue
+        strength = {j: float((slot.gate[j] * slot.candidates[j](inputs[name])).norm()) for j in live}
+        best = max(strength, key=strength.__getitem__)
+        for j in live:
+            if j != best:
+                slot.gate[j] = 0.0
+        kept[name] = slot.labels[best]
+    return kept
 
 
 def finetune(

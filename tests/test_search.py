@@ -128,9 +128,10 @@ def test_search_reaches_exact_zeros_and_larger_lambda_is_never_costlier(tmp_path
     originals = [g for g in results[0.0]["final_gates"] if g["candidate"] == "original"]
     assert all(g["gate"] != 0 for g in originals)
     assert costs[-1] < costs[0]
-    # the gate log has the initial state (epoch -1) and every epoch
-    epochs = {json.loads(line)["epoch"] for line in (tmp_path / "lam3.0" / "gates.jsonl").read_text().splitlines()}
-    assert epochs == set(range(-1, 20))
+    # the gate log has the initial state (t = 0), every epoch's end (t = 1..20) and nothing else here (8 steps
+    # per epoch, fewer than log_gates_every)
+    times = {json.loads(line)["t"] for line in (tmp_path / "lam3.0" / "gates.jsonl").read_text().splitlines()}
+    assert times == set(range(0, 21))
     assert (tmp_path / "lam3.0" / "materialized" / "architecture.json").exists()
 
 
@@ -144,7 +145,7 @@ def test_search_rerun_with_other_inputs_starts_afresh(tmp_path):
     with pytest.warns(UserWarning, match="other inputs"):
         run_search(TinyResNet(), bundle(), cfg(2.0, epochs=2), out, progress=False)
     log = [json.loads(line) for line in (out / "gates.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in log if r["slot"] == "blocks.0.body" and r["candidate"] == "original"] == [-1, 0, 1]
+    assert [r["t"] for r in log if r["slot"] == "blocks.0.body" and r["candidate"] == "original"] == [0, 1, 2]
     assert json.loads((out / "search.json").read_text())["lam"] == 2.0
 
 
