@@ -173,6 +173,40 @@ def cost_model_error_bench(args: argparse.Namespace) -> dict[str, Any]:
                     "latency as a fraction of the base, both measured together, as the penalty uses it"}
 
 
+#: (width, map size) pairs of the alternative-latency benchmark: each stage of a WRN on 28x28 inputs at
+#: widen factors 1, 2, 4, 8 (stage 1: 28x28, stage 2: 14x14, stage 3: 7x7).
+ALT_SETTINGS = [(16, 28), (32, 14), (64, 7), (32, 28), (64, 14), (128, 7), (64, 28), (128, 14), (256, 7),
+                (128, 28)]
+ALT_CANDIDATES = [{"alternative": "narrow", "ratio": 0.5}, {"alternative": "narrow", "ratio": 0.25}, "dwsep"]
+
+
+@BENCHMARKS.register("alternative_latency")
+def alternative_latency(args: argparse.Namespace) -> dict[str, Any]:
+    """Each alternative against the original WRN branch (conv3x3-BN-ReLU-conv3x3), per width and map size,
+    batch 1 and ``--batch``: measured speed-up (interleaved A/B) and the MACs ratio beside it."""
+    from darc.gates import CandidateRef, build_candidate
+    from darc.models.wrn import PreActBlock
+    from darc.slots import SlotSpec
+
+    rows = []
+    for width, size in ALT_SETTINGS:
+        torch.manual_seed(0)
+        branch = PreActBlock(width, width).branch.eval()
+        spec = SlotSpec("branch", "branch", (width, size, size), (width, size, size))
+        for item in ALT_CANDIDATES:
+            ref = CandidateRef.parse(item)
+            alt = build_candidate(ref, spec, branch, True).eval()
+            macs = count_macs(branch, spec.in_shape, 1) / count_macs(alt, spec.in_shape, 1)
+            row: dict[str, Any] = {"width": width, "map": size, "alternative": ref.label, "macs_ratio": macs}
+            for batch in (1, args.batch):
+                ab = compare_latency(branch, alt, spec.in_shape, batch, pairs=args.pairs, threads=args.threads,
+                                     min_block_time=0.02)
+                row[f"speedup_b{batch}"], row[f"speedup_b{batch}_iqr"] = ab.ratio_median, ab.ratio_iqr
+            rows.append(row)
+            print(row, flush=True)
+    return {"rows": rows, "note": "speed-up = t(original branch) / t(alternative), interleaved A/B medians"}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", nargs="?", help=f"one of {BENCHMARKS.list()}")

@@ -18,6 +18,7 @@ run materialize_overhead --pairs 40
 run ab_repeatability
 run cost_model_error --context slot
 run cost_model_error --context parent
+run alternative_latency --pairs 10
 if "$py" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
   echo "== gpu_check"; "$py" benchmarks/gpu_check.py --out "$out/gpu_check"
 fi

@@ -97,13 +97,16 @@ def experiment_tables(bench_csv: str | Path, base_results: Sequence[str | Path],
 
 #: Columns summarised as mean and std over seeds in the operating-point table.
 SEED_COLUMNS = ("val_acc", "test_acc")
+#: Per-slot decision counts of a run (darc.search.slot_decisions).
+SLOT_DECISION_COLUMNS = ("slots_kept", "slots_replaced", "slots_mixed", "slots_dropped")
 
 
 def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None]) -> pd.DataFrame:
     """Mean +- std over seeds of the raw base, the equal-budget reference and each operating point,
     with the change of test accuracy against the reference and the base (mean, noise threshold, verdict)."""
     measured = [c for c in runs.columns if (c.startswith("speedup_b") and not c.endswith("_iqr"))
-                or c in ("param_reduction", "macs_ratio", "kept_slots") or c.startswith("peak_mem_reduction_b")]
+                or c in ("param_reduction", "macs_ratio", "kept_slots", *SLOT_DECISION_COLUMNS)
+                or c.startswith("peak_mem_reduction_b")]
     groups: list[tuple[str, str, float | None, pd.DataFrame]] = [
         ("base", "", None, runs[runs.role == "base"]), ("reference", "", 0.0, runs[runs.role == "reference"])]
     for name, lam in chosen.items():
@@ -121,6 +124,8 @@ def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None]) -
         acc = frame["test_acc"].dropna().tolist()
         if role != "base":
             for against, other in (("reference", ref), ("base", base)):
+                if against == role:
+                    continue
                 cmp = compare_means(acc, other) if acc else {"delta": None, "threshold": None, "verdict": "none"}
                 row[f"change_vs_{against}"] = cmp["delta"]
                 row[f"noise_vs_{against}"] = cmp["threshold"]
@@ -158,7 +163,8 @@ def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[
         speed = sorted((c[:-5] for c in points.columns if c.startswith("speedup_b") and c.endswith("_mean")),
                        key=lambda c: int(c.removeprefix("speedup_b")))
         head = ["method", "lambda", "seeds", "val acc %", "test acc %", "vs reference", "vs base",
-                *[f"speed-up b{c.removeprefix('speedup_b')}" for c in speed], "param. bytes"]
+                *[f"speed-up b{c.removeprefix('speedup_b')}" for c in speed], "param. bytes",
+                "slots kept / replaced / mixed / dropped"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, row in points.iterrows():
             label = row["role"] if not isinstance(row["point"], str) or not row["point"] else \
@@ -172,16 +178,17 @@ def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[
                      _pm(row["val_acc_mean"], row["val_acc_std"], 100),
                      _pm(row["test_acc_mean"], row["test_acc_std"], 100),
                      *changes, *[_pm(row.get(f"{c}_mean"), row.get(f"{c}_std")) + "x" for c in speed],
-                     _pm(row.get("param_reduction_mean"), None) + "x"]
+                     _pm(row.get("param_reduction_mean"), None) + "x",
+                     " / ".join(_pm(row.get(f"{c}_mean"), None, digits=1) for c in SLOT_DECISION_COLUMNS)]
             lines.append("| " + " | ".join(cells) + " |")
         grid = runs[(runs.role == "darc") & (runs["seed"] == runs["seed"].min())].sort_values("lam")
-        cols = ["lam", "point", "val_acc", "test_acc", "acc_change_vs_reference", "arch_cost", "kept_slots",
-                *speed, "param_reduction", "macs_ratio"]
+        cols = ["lam", "point", "val_acc", "test_acc", "acc_change_vs_reference", "arch_cost",
+                *SLOT_DECISION_COLUMNS, "replaced_by", *speed, "param_reduction", "macs_ratio"]
         cols = [c for c in cols if c in grid.columns]
         lines += ["", f"Lambda grid, seed {int(grid['seed'].min()) if len(grid) else '-'}:", "",
                   "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for _, row in grid.iterrows():
-            cells = [f"{row[c]:.4g}" if isinstance(row[c], float) else ("" if pd.isna(row[c]) else str(row[c]))
+            cells = ["" if pd.isna(row[c]) else f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
                      for c in cols]
             lines.append("| " + " | ".join(cells) + " |")
         if "paper_speedup" in points.columns:
@@ -271,8 +278,18 @@ def tradeoff_figure(table_csv: str | Path, png: str | Path, pdf: str | Path, bat
     plt.close(fig)
 
 
+#: Colours of candidate kinds in the gate and architecture figures.
+CANDIDATE_COLORS = {"original": "C0", "narrow(ratio=0.5)": "C1", "narrow(ratio=0.25)": "C8", "dwsep": "C2",
+                    "identity": "C3", "mixed": "C4", "dropped": "white"}
+
+
+def _candidate_color(label: str) -> str:
+    return CANDIDATE_COLORS.get(label, CANDIDATE_COLORS.get(label.split("(")[0], "C5"))
+
+
 def gates_figure(search_dirs: Sequence[str | Path], png: str | Path, pdf: str | Path) -> None:
-    """Gate trajectories (|gate| per epoch), one panel per lambda, one line per (slot, candidate)."""
+    """Gate trajectories (|gate| against epochs since the search began, logged every few steps), one panel
+    per lambda, one line per (slot, candidate); the warm-up, if any, is shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -286,17 +303,60 @@ def gates_figure(search_dirs: Sequence[str | Path], png: str | Path, pdf: str | 
         runs.append((result, pd.DataFrame(rows)))
     runs.sort(key=lambda r: r[0]["lam"])
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.2), squeeze=False, sharey=True)
-    colors = {"original": "C0", "narrow": "C1", "dwsep": "C2", "identity": "C3"}
     for ax, (result, frame) in zip(axes[0], runs):
         for (_slot, cand), g in frame.groupby(["slot", "candidate"]):
-            kind = cand.split("(")[0]
-            ax.plot(g["epoch"] + 1, g["gate"].abs(), color=colors.get(kind, "C4"), lw=0.8, alpha=0.8)
+            ax.plot(g["t"], g["gate"].abs(), color=_candidate_color(cand), lw=0.8, alpha=0.8)
+        warm = frame[frame["phase"] == "warmup"]["t"]
+        if len(warm):
+            ax.axvspan(0, warm.max(), color="gray", alpha=0.15, lw=0)
         ax.set_title(f"λ={result['lam']:g}, cost model {result['cost_model']}", fontsize=8)
-        ax.set_xlabel("search epoch")
+        ax.set_xlabel("epochs since the search began")
     axes[0][0].set_ylabel("|gate|")
-    handles = [plt.Line2D([], [], color=c, label=k) for k, c in colors.items()]
+    shown = {c.split("(")[0] if c.startswith("narrow") and c not in CANDIDATE_COLORS else c
+             for _, f in runs for c in f["candidate"].unique()}
+    handles = [plt.Line2D([], [], color=_candidate_color(k), label=k) for k in sorted(shown)]
     axes[0][-1].legend(handles=handles, fontsize=7)
     first = runs[0][0]
     fig.suptitle(f"{first['model']} on {first['dataset']}, scale {first['scale']}", fontsize=9)
     _save(fig, png, pdf, {k: str(first.get(k)) for k in PROVENANCE_COLUMNS})
+    plt.close(fig)
+
+
+def _slot_choice(labels: list[str]) -> str:
+    if not labels:
+        return "dropped"
+    return labels[0] if len(labels) == 1 else "mixed"
+
+
+def architecture_figure(table_csv: str | Path, png: str | Path, pdf: str | Path) -> None:
+    """Per-slot decisions of the first seed's lambda grid: slots (rows) x lambda (columns), coloured by
+    what each slot ended with (the original, an alternative, several candidates, or nothing)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    runs = pd.read_csv(table_csv)
+    darc = runs[runs.role == "darc"]
+    grid = darc[darc["seed"] == darc["seed"].min()].sort_values("lam")
+    kept = [json.loads(k) for k in grid["kept"]]
+    slots = list(kept[0]) if kept else []
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(grid), 0.8 + 0.3 * len(slots)))
+    used = set()
+    for j, decisions in enumerate(kept):
+        for i, slot in enumerate(slots):
+            choice = _slot_choice(decisions.get(slot, []))
+            used.add(choice)
+            ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=_candidate_color(choice), edgecolor="gray", lw=0.5))
+    ax.set_xlim(0, len(grid))
+    ax.set_ylim(len(slots), 0)
+    ax.set_xticks([j + 0.5 for j in range(len(grid))], [f"λ={lam:g}" for lam in grid["lam"]], fontsize=7)
+    ax.set_yticks([i + 0.5 for i in range(len(slots))], slots, fontsize=7)
+    ax.legend(handles=[Patch(facecolor=_candidate_color(c), edgecolor="gray", label=c) for c in sorted(used)],
+              fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    first = runs.iloc[0]
+    ax.set_title(f"{first['model']} on {first['dataset']}, scale {first['scale']}: what each slot became",
+                 fontsize=8)
+    _save(fig, png, pdf, _meta(runs))
     plt.close(fig)

@@ -8,7 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ("data_check", "train_base", "latency_table", "search", "finetune", "select_points", "bench",
-         "experiment_table", "summary", "tradeoff_figure", "gates_figure", "rule_times", "theory_experiment",
+         "experiment_table", "summary", "tradeoff_figure", "gates_figure", "architecture_figure", "rule_times",
+         "theory_experiment",
          "theory_table",
          "theory_figure_linear", "theory_figure_hidden", "theory_figure_gap")
 

@@ -71,6 +71,7 @@ EXPERIMENT_OUTPUTS = (
     + expand(f"{RESULTS}/tables/{{exp}}_points.csv", exp=EXPERIMENTS)
     + expand(f"{RESULTS}/figures/{{exp}}_tradeoff.{{ext}}", exp=EXPERIMENTS, ext=["png", "pdf"])
     + expand(f"{RESULTS}/figures/{{exp}}_gates.{{ext}}", exp=EXPERIMENTS, ext=["png", "pdf"])
+    + expand(f"{RESULTS}/figures/{{exp}}_architecture.{{ext}}", exp=EXPERIMENTS, ext=["png", "pdf"])
     + [f"{RESULTS}/tables/summary.md"]
 )
 

@@ -34,3 +34,20 @@ rule gates_figure:
         scale=SCALE,
     script:
         "../scripts/gates_figure.py"
+
+
+rule architecture_figure:
+    """What each slot became at each lambda of the grid (first seed): kept, replaced (by which
+    alternative), several candidates, or dropped."""
+    input:
+        f"{RESULTS}/tables/{{exp}}.csv",
+    output:
+        png=report(f"{RESULTS}/figures/{{exp}}_architecture.png", caption="../report/architecture.rst",
+                   category="Compression"),
+        pdf=f"{RESULTS}/figures/{{exp}}_architecture.pdf",
+    log:
+        f"{RUNS}/{{exp}}/logs/architecture_figure.log",
+    benchmark:
+        f"{BENCHMARKS}/architecture_figure/{{exp}}.tsv"
+    script:
+        "../scripts/architecture_figure.py"
