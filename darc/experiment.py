@@ -137,6 +137,7 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_fro
     data = load_data(exp)
     base = base_model(exp, data).eval()
     cfg = search_config(exp, 0.0)
+    cfg.distill_steps = 0  # the table keys on each candidate's structure, not its weights
     gated = gate_for_search(base, data, cfg)
     ctx = CostContext(tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=cfg.cost_device,
                       threads=cfg.cost_threads, table_path=table_path, context=cfg.latency_context)
