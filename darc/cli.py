@@ -35,19 +35,20 @@ def _experiment(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> dict:
     from darc.experiment import train_base
 
-    return train_base(_experiment(args), args.out, scale=args.scale)
+    return train_base(_experiment(args), args.out, scale=args.scale, progress=args.progress)
 
 
 def cmd_search(args: argparse.Namespace) -> dict:
     from darc.experiment import search
 
-    return search(_experiment(args), args.lam, args.base, args.out, scale=args.scale)
+    return search(_experiment(args), 0.0 if args.reference else args.lam, args.base, args.out, scale=args.scale,
+                  progress=args.progress, reference=args.reference)
 
 
 def cmd_finetune(args: argparse.Namespace) -> dict:
     from darc.experiment import finetune_search
 
-    return finetune_search(_experiment(args), args.search_dir, args.out, scale=args.scale)
+    return finetune_search(_experiment(args), args.search_dir, args.out, scale=args.scale, progress=args.progress)
 
 
 def cmd_bench(args: argparse.Namespace) -> Any:
@@ -101,19 +102,30 @@ def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
         p.add_argument("--out", required=True, help="output directory")
 
 
+def _progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bars (--no-progress in logs, as the workflow runs it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="darc", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train the base network")
     _common(p)
+    _progress(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("search", help="search at one lambda from a trained base and materialise")
     _common(p)
-    p.add_argument("--lam", type=_penalty_weight, required=True, help="penalty weight lambda (>= 0)")
+    _progress(p)
+    point = p.add_mutually_exclusive_group(required=True)
+    point.add_argument("--lam", type=_penalty_weight, help="penalty weight lambda (>= 0)")
+    point.add_argument("--reference", action="store_true",
+                   help="the equal-budget reference instead: same pipeline, penalty off, only the originals")
     p.add_argument("--base", required=True, help="the base run directory (holds model.pt)")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("finetune", help="fine-tune a materialised network without penalty")
     _common(p)
+    _progress(p)
     p.add_argument("--search-dir", required=True)
     p.set_defaults(func=cmd_finetune)
     p = sub.add_parser("budget", help="find lambda for a target ratio by bisection (config key 'budget')")

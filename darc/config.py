@@ -114,6 +114,12 @@ def experiment_for_seed(exp: dict[str, Any], seed: int) -> dict[str, Any]:
     return out
 
 
+def experiment_yaml(exp: dict[str, Any]) -> str:
+    """``exp`` as a YAML file :func:`load_experiment` reads back to the same mapping (the workflow writes
+    each experiment so, for the ``darc`` commands of its training jobs)."""
+    return yaml.safe_dump(exp, sort_keys=False, default_flow_style=False)
+
+
 def load_experiment(
     path: str | Path, overrides: list[str] | None = None, key: str | None = None, scale: str = "default",
 ) -> dict[str, Any]:

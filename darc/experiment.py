@@ -43,6 +43,12 @@ def set_threads(exp: dict[str, Any]) -> int:
     return torch.get_num_threads()
 
 
+def experiment_device(exp: dict[str, Any]) -> str:
+    """The device every stage of the experiment runs and measures on: its ``device`` key, else ``cpu``
+    (never an implicit GPU, so the default scale is the same CPU run on every machine)."""
+    return str(exp.get("device") or "cpu")
+
+
 def load_data(exp: dict[str, Any]) -> DatasetBundle:
     """The experiment's dataset (validation split, subset and seed applied)."""
     kw = {"download": True} if exp.get("download") else {}
@@ -77,7 +83,7 @@ def file_sha256(path: str | Path) -> str:
 def _record(exp: dict[str, Any], scale: str, data: DatasetBundle, stage: str, **extra: Any) -> dict[str, Any]:
     return provenance(
         scale=scale, dataset=data.meta.name, model=exp["model"], stand_in=data.meta.stand_in,
-        config=exp, device=exp.get("device") or "cpu", stage=stage, **extra,
+        config=exp, device=experiment_device(exp), stage=stage, **extra,
     )
 
 
@@ -89,7 +95,7 @@ def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "defaul
     data = load_data(exp)
     model = base_model(exp, data)
     t0 = time.perf_counter()
-    res = fit(model, data, TrainConfig.from_dict(exp.get("train", {})), out, device=exp.get("device"),
+    res = fit(model, data, TrainConfig.from_dict(exp.get("train", {})), out, device=experiment_device(exp),
               progress=progress)
     result = {
         **_record(exp, scale, data, "train_base", threads=threads),
@@ -115,6 +121,7 @@ def search_config(exp: dict[str, Any], lam: float, *, reference: bool = False) -
     section = {k: v for k, v in exp.get("search", {}).items() if k not in ("lams", "train")}
     train = TrainConfig.from_dict(exp.get("search", {}).get("train", exp.get("train", {})))
     cost_threads = exp.get("bench", {}).get("threads") or exp.get("threads")
+    section.setdefault("cost_device", experiment_device(exp))  # an explicit search.cost_device wins
     cfg = SearchConfig(lam=float(lam), train=train, cost_threads=cost_threads, **section)
     if reference:
         cfg.lam, cfg.candidates, cfg.cost_model, cfg.latency_table = 0.0, ["original"], "params", None
@@ -160,7 +167,7 @@ def search(
     cfg = search_config(exp, lam, reference=reference)
     if cfg.cost_model == "latency":
         cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
-    summary = run_search(model, data, cfg, out_dir, device=exp.get("device"), progress=progress)
+    summary = run_search(model, data, cfg, out_dir, device=experiment_device(exp), progress=progress)
     table = cfg.latency_table if cfg.cost_model == "latency" else None
     result = {**_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
               "seed": exp.get("seed", 0), "role": "reference" if reference else "darc",
@@ -181,7 +188,7 @@ def finetune_search(
     mat = Path(search_dir) / "materialized"
     cfg = TrainConfig.from_dict(exp.get("finetune", exp.get("train", {})))
     model, res = finetune(mat / "architecture.json", mat / "weights.pt", data, cfg, out_dir,
-                          device=exp.get("device"), progress=progress)
+                          device=experiment_device(exp), progress=progress)
     search_result = json.loads((Path(search_dir) / RESULT).read_text())
     result = {
         **_record(exp, scale, data, "finetune", threads=threads, lam=search_result["lam"]),
@@ -281,8 +288,9 @@ def bench(
     shape = tuple(data.meta.input_shape)
     batch_sizes = list(b.get("batch_sizes", [1, 64]))
     runs = {str(d): (json.loads((Path(d) / RESULT).read_text()), load_finetuned(d).eval()) for d in finetune_dirs}
-    memory = peak_memory_columns(base, {k: m for k, (_, m) in runs.items()}, shape, batch_sizes, threads) \
-        if b.get("peak_memory", True) else {k: {} for k in runs}
+    device = experiment_device(exp)
+    memory = peak_memory_columns(base, {k: m for k, (_, m) in runs.items()}, shape, batch_sizes, threads,
+                                 device=device) if b.get("peak_memory", True) else {k: {} for k in runs}
     prov = {k: v for k, v in _record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []
     for key, (res, compressed) in runs.items():
@@ -301,7 +309,7 @@ def bench(
         }
         row.update(compare_to_base(
             base, compressed, shape, batch_sizes=batch_sizes, threads=threads,
-            pairs=int(b.get("pairs", 10)), min_block_time=float(b.get("min_block_time", 0.05)),
+            pairs=int(b.get("pairs", 10)), min_block_time=float(b.get("min_block_time", 0.05)), device=device,
         ))
         row.update(memory[key])
         row.update(prov)

@@ -54,7 +54,7 @@ class SearchConfig:
     calibration_samples: int = 64
     cost_batch_size: int = 1
     cost_threads: int | None = None
-    cost_device: str = "cpu"  # the deployment target the latency cost model measures on
+    cost_device: str | None = None  # where latency costs are measured; default: the search's device
     latency_table: str | None = None
     latency_context: str = "parent"  # "parent": marginal latency in the slot's block; "slot": timed alone
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -96,6 +96,14 @@ def search_optimizer(gated: nn.Module, cfg: SearchConfig) -> torch.optim.Optimiz
     return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov)
 
 
+def resolve_cost_device(cfg: SearchConfig, device: str | torch.device | None = None) -> str:
+    """Where the latency cost model measures: ``cfg.cost_device`` where it is set (the deployment target
+    may differ from the training device), else the device the search runs on (``device``), else ``cpu``."""
+    if cfg.cost_device:
+        return str(cfg.cost_device)
+    return str(device) if device is not None else "cpu"
+
+
 def run_search(
     base: nn.Module, data: Any, cfg: SearchConfig, out_dir: str | Path, *, resume: bool = True,
     device: str | torch.device | None = None, progress: bool = True,
@@ -115,7 +123,7 @@ def run_search(
     out.mkdir(parents=True, exist_ok=True)
     gated = gate_for_search(base, data, cfg)
     ctx = CostContext(
-        tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=cfg.cost_device,
+        tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=resolve_cost_device(cfg, device),
         threads=cfg.cost_threads, table_path=cfg.latency_table, context=cfg.latency_context,
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)

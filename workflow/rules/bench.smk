@@ -13,6 +13,7 @@ rule bench:
     threads: workflow.cores
     resources:
         bench=1,
+        gpu=timing_gpus,
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
         scale=SCALE,

@@ -2,8 +2,12 @@
 # Layout under runs/<scale>/<exp>/: latency_table.json; seed<S>/base; seed<S>/search/<point>;
 # seed<S>/finetune/<point> where <point> is lam<L> (a DARC search) or `reference` (the equal-budget
 # reference: the same pipeline with the penalty off and only the original candidates);
-# operating_points.json (chosen on the first seed's validation accuracy); bench.csv.
+# operating_points.json (chosen on the first seed's validation accuracy); bench.csv; experiment.yaml (the
+# experiment the training jobs' `darc` commands read, with the seed given by the job's `seed` wildcard).
 import json
+import shlex
+import sys
+from pathlib import Path
 
 from darc.config import experiment_at_scale, experiment_for_seed, experiment_seeds
 
@@ -16,6 +20,38 @@ BENCHMARKS = f"{RUNS}/benchmarks"
 EXPERIMENTS = {
     name: experiment_at_scale(raw, SCALE, name=f"experiments.{name}") for name, raw in config["experiments"].items()
 }
+
+
+def on_cuda(name):
+    """Whether the experiment runs on CUDA (its `device`; the default is the CPU)."""
+    return str(EXPERIMENTS[name].get("device") or "cpu").startswith("cuda")
+
+
+def training_gpus(wc):
+    """GPUs of a training job (train_base, search, finetune): the experiment's `gpus` (default 1) where it
+    runs on CUDA, else 0. Part of the recipe, not of the machine: batch_size is per process."""
+    return int(EXPERIMENTS[wc.exp].get("gpus", 1)) if on_cuda(wc.exp) else 0
+
+
+def timing_gpus(wc):
+    """GPUs of a timing job (latency_table, bench): one where the experiment runs on CUDA, else 0."""
+    return 1 if on_cuda(wc.exp) else 0
+
+
+PYTHON = shlex.quote(sys.executable)
+_TORCHRUN = Path(sys.executable).with_name("torchrun")
+TORCHRUN = shlex.quote(str(_TORCHRUN)) if _TORCHRUN.exists() else "torchrun"
+
+
+def darc_command(wc, resources):
+    """How a training job runs the `darc` CLI: `python -m darc.cli` on the CPU (one process); under
+    `torchrun --standalone --nproc_per_node=<gpu>` (DDP, one process per GPU) where the experiment runs on
+    CUDA and the job's `gpu` resource (default: training_gpus; a profile's set-resources may change it)
+    gives it GPUs."""
+    gpus = int(getattr(resources, "gpu", 0) or 0)
+    if on_cuda(wc.exp) and gpus > 0:
+        return f"{TORCHRUN} --standalone --nproc_per_node={gpus} -m darc.cli"
+    return f"{PYTHON} -m darc.cli"
 
 
 def seeds(name):

@@ -11,3 +11,19 @@ rule data_check:
         scale=SCALE,
     script:
         "../scripts/data_check.py"
+
+
+rule experiment_config:
+    """The experiment as this run merged it (scale, config files, --config overrides): the file the `darc`
+    commands of the training jobs read, each with its own seed (`--set seed=<S>`)."""
+    output:
+        f"{RUNS}/{{exp}}/experiment.yaml",
+    log:
+        f"{RUNS}/{{exp}}/logs/experiment_config.log",
+    benchmark:
+        f"{BENCHMARKS}/experiment_config/{{exp}}.tsv"
+    localrule: True
+    params:
+        exp=lambda wc: EXPERIMENTS[wc.exp],
+    script:
+        "../scripts/experiment_config.py"

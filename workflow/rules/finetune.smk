@@ -1,7 +1,9 @@
 rule finetune:
-    """Fine-tune the materialised network without penalty."""
+    """Fine-tune the materialised network without penalty; under torchrun on the experiment's GPUs where it
+    runs on CUDA."""
     input:
-        f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/result.json",
+        search=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/result.json",
+        exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
         f"{RUNS}/{{exp}}/seed{{seed}}/finetune/{{point}}/result.json",
     log:
@@ -9,8 +11,13 @@ rule finetune:
     benchmark:
         f"{BENCHMARKS}/finetune/{{exp}}_seed{{seed}}_{{point}}.tsv"
     threads: 1
+    resources:
+        gpu=training_gpus,
     params:
-        exp=seeded,
+        darc=darc_command,
         scale=SCALE,
-    script:
-        "../scripts/finetune.py"
+        search=lambda wc, input: Path(input.search).parent,
+        out=lambda wc, output: Path(output[0]).parent,
+    shell:
+        "{params.darc} finetune --config {input.exp} --set seed={wildcards.seed} --scale {params.scale} "
+        "--search-dir {params.search} --out {params.out} --no-progress > {log} 2>&1"

@@ -19,6 +19,7 @@ rule latency_table:
     threads: workflow.cores
     resources:
         bench=1,
+        gpu=timing_gpus,
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
         scale=SCALE,
@@ -28,10 +29,11 @@ rule latency_table:
 
 rule search:
     """Train weights and gates under the penalty at one lambda (or the equal-budget reference), then
-    materialise."""
+    materialise; under torchrun on the experiment's GPUs where it runs on CUDA (costs measured by rank 0)."""
     input:
         base=f"{RUNS}/{{exp}}/seed{{seed}}/base/model.pt",
         table=f"{RUNS}/{{exp}}/latency_table.json",
+        exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
         result=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/result.json",
         gates=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/gates.jsonl",
@@ -40,11 +42,18 @@ rule search:
     benchmark:
         f"{BENCHMARKS}/search/{{exp}}_seed{{seed}}_{{point}}.tsv"
     threads: 1
+    resources:
+        gpu=training_gpus,
     params:
-        exp=seeded,
+        darc=darc_command,
         scale=SCALE,
-    script:
-        "../scripts/search.py"
+        point=lambda wc: "--reference" if wc.point == "reference" else f"--lam {wc.point.removeprefix('lam')}",
+        base=lambda wc, input: Path(input.base).parent,
+        out=lambda wc, output: Path(output.result).parent,
+    shell:
+        "{params.darc} search --config {input.exp} --set seed={wildcards.seed} "
+        "--set search.latency_table={input.table} --scale {params.scale} {params.point} --base {params.base} "
+        "--out {params.out} --no-progress > {log} 2>&1"
 
 
 checkpoint select_points:

@@ -1,7 +1,9 @@
 rule train_base:
-    """Train the base network of one seed (resumes from its checkpoint after a kill)."""
+    """Train the base network of one seed (resumes from its checkpoint after a kill); under torchrun on the
+    experiment's GPUs where it runs on CUDA."""
     input:
-        f"{RUNS}/{{exp}}/data.json",
+        data=f"{RUNS}/{{exp}}/data.json",
+        exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
         result=f"{RUNS}/{{exp}}/seed{{seed}}/base/result.json",
         weights=f"{RUNS}/{{exp}}/seed{{seed}}/base/model.pt",
@@ -10,8 +12,12 @@ rule train_base:
     benchmark:
         f"{BENCHMARKS}/train_base/{{exp}}_seed{{seed}}.tsv"
     threads: 1
+    resources:
+        gpu=training_gpus,
     params:
-        exp=seeded,
+        darc=darc_command,
         scale=SCALE,
-    script:
-        "../scripts/train_base.py"
+        out=lambda wc, output: Path(output.result).parent,
+    shell:
+        "{params.darc} train --config {input.exp} --set seed={wildcards.seed} --scale {params.scale} "
+        "--out {params.out} --no-progress > {log} 2>&1"
