@@ -11,7 +11,9 @@ Two settings, each rerunnable and deterministic (fixed seeds; the real one with 
     python benchmarks/replacement_ablation.py toy  --out benchmarks/measured/DATE-replacement
     python benchmarks/replacement_ablation.py real --out benchmarks/measured/DATE-replacement [--workers 2]
 
-Each writes ``<out>/<setting>.json`` (rows plus the environment) and ``<out>/<setting>.md`` (a table).
+Each writes ``<out>/<setting>.json`` (rows plus the environment) and ``<out>/<setting>.md`` (a table); the
+real setting also ``<out>/latency_table.json`` (the table its searches used), and keeps its runs (base,
+searches, fine-tunes: resumable) under ``--work`` (default ``runs/replacement_ablation``).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def _real_job(job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "result": result}
 
 
-def run_real(out: Path, experiment: str, lams: list[float], workers: int) -> list[dict[str, Any]]:
+def run_real(out: Path, work: Path, experiment: str, lams: list[float], workers: int) -> list[dict[str, Any]]:
     from darc import experiment as E
     from darc.config import experiment_at_scale, experiment_for_seed, experiment_seeds
     from darc.search import slot_decisions
@@ -102,7 +104,7 @@ def run_real(out: Path, experiment: str, lams: list[float], workers: int) -> lis
     exp = experiment_at_scale(raw, "default", name=experiment)
     exp = experiment_for_seed(exp, experiment_seeds(exp)[0])
     torch.set_num_threads(1)
-    base_dir = out / "base"
+    base_dir = work / "base"
     if not (base_dir / "result.json").exists():
         E.train_base(exp, base_dir, progress=False)
     table = out / "latency_table.json"
@@ -119,7 +121,7 @@ def run_real(out: Path, experiment: str, lams: list[float], workers: int) -> lis
         for lam in [0.0] if reference else lams:
             slug = "".join(c if c.isalnum() else "_" for c in variant)[:48]
             jobs.append({"variant": variant, "lam": lam, "exp": v, "base": str(base_dir), "reference": reference,
-                         "out": str(out / "runs" / f"{slug}_lam{lam:g}")})
+                         "out": str(work / "runs" / f"{slug}_lam{lam:g}")})
     with mp.get_context("spawn").Pool(workers) as pool:
         done = pool.map(_real_job, jobs, chunksize=1)
     # timing alone, after all training
@@ -162,6 +164,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="toy: search epochs of 100 steps")
     parser.add_argument("--experiment", default="cifar_wrn")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work", default="runs/replacement_ablation", help="real: where the runs go")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,7 +175,7 @@ def main() -> None:
         cols = ["variant", "case", "lam", "kept", "replaced", "mixed", "dropped", "replaced_by", "rel_mse",
                 "param_reduction"]
     else:
-        rows = run_real(out, args.experiment, args.lams or [1.0, 2.0], args.workers)
+        rows = run_real(out, Path(args.work), args.experiment, args.lams or [1.0, 2.0], args.workers)
         cols = ["variant", "lam", "kept", "replaced", "mixed", "dropped", "replaced_by", "val_acc", "test_acc",
                 "speedup_b1", "speedup_b64", "param_reduction"]
     from darc.io import atomic_write_json, atomic_write_text
