@@ -62,8 +62,9 @@ def test_training_jobs_launch_the_cli_under_torchrun_only_on_gpus(scale):
         for c in commands:
             launcher, cli = c.split(" -m darc.cli ")
             assert cli.startswith(f"{command} --config runs/{scale}/") and "--no-progress" in cli, c
-            if scale == "paper":
-                assert launcher.endswith("--standalone --nproc_per_node=1"), c
+            if scale == "paper":  # the experiment's `gpus` (ImageNet: 4 x 256 = the recipe's batch of 1024)
+                gpus = 4 if "runs/paper/imagenet_resnet/" in cli else 1
+                assert launcher.endswith(f"--standalone --nproc_per_node={gpus}"), c
                 assert Path(shlex.split(launcher)[0]).name == "torchrun", c
             else:
                 assert "torchrun" not in c and Path(shlex.split(launcher)[0]).name.startswith("python"), c
