@@ -168,7 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    t0, env = time.perf_counter(), _env()  # the code this run starts with
     if args.setting == "toy":
         torch.set_num_threads(1)
         rows = run_toy(args.lams or [1.0], args.epochs)
@@ -181,7 +181,7 @@ def main() -> None:
     from darc.io import atomic_write_json, atomic_write_text
 
     record = {"setting": args.setting, "args": vars(args), "seconds": time.perf_counter() - t0,
-              "environment": _env(), "variants": VARIANTS, "rows": rows}
+              "environment": env, "variants": VARIANTS, "rows": rows}
     atomic_write_json(record, out / f"{args.setting}.json")
     atomic_write_text(markdown(rows, cols), out / f"{args.setting}.md")
     print(markdown(rows, cols))
