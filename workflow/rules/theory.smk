@@ -34,6 +34,8 @@ rule theory_experiment:
     wildcard_constraints:
         part="|".join(THEORY_PARTS),
     threads: 1
+    benchmark:
+        f"{BENCHMARKS}/theory_experiment/{{part}}.tsv"
     log:
         f"{THEORY_LOGS}/{{part}}.log",
     script:
@@ -48,6 +50,8 @@ rule theory_table:
     output:
         csv=f"{THEORY_RESULTS}/tables/theory.csv",
         provenance=f"{THEORY_RESULTS}/tables/theory.provenance.json",
+    benchmark:
+        f"{BENCHMARKS}/theory_table/all.tsv"
     log:
         f"{THEORY_LOGS}/table.log",
     script:
@@ -64,6 +68,8 @@ rule theory_figure_linear:
         pdf=f"{THEORY_RESULTS}/figures/theory_linear.pdf",
     params:
         figure="linear",
+    benchmark:
+        f"{BENCHMARKS}/theory_figure_linear/all.tsv"
     log:
         f"{THEORY_LOGS}/figure_linear.log",
     script:
@@ -79,6 +85,8 @@ rule theory_figure_hidden:
         pdf=f"{THEORY_RESULTS}/figures/theory_hidden.pdf",
     params:
         figure="hidden",
+    benchmark:
+        f"{BENCHMARKS}/theory_figure_hidden/all.tsv"
     log:
         f"{THEORY_LOGS}/figure_hidden.log",
     script:
@@ -94,6 +102,8 @@ rule theory_figure_gap:
         pdf=f"{THEORY_RESULTS}/figures/theory_gap.pdf",
     params:
         figure="gap",
+    benchmark:
+        f"{BENCHMARKS}/theory_figure_gap/all.tsv"
     log:
         f"{THEORY_LOGS}/figure_gap.log",
     script:
@@ -109,6 +119,8 @@ rule theory_figure_tightness:
         pdf=f"{THEORY_RESULTS}/figures/theory_tightness.pdf",
     params:
         figure="tightness",
+    benchmark:
+        f"{BENCHMARKS}/theory_figure_tightness/all.tsv"
     log:
         f"{THEORY_LOGS}/figure_tightness.log",
     script:
@@ -124,6 +136,8 @@ rule theory_figure_rates:
         pdf=f"{THEORY_RESULTS}/figures/theory_rates.pdf",
     params:
         figure="rates",
+    benchmark:
+        f"{BENCHMARKS}/theory_figure_rates/all.tsv"
     log:
         f"{THEORY_LOGS}/figure_rates.log",
     script:
@@ -142,6 +156,8 @@ rule theory_notebook:
     wildcard_constraints:
         nb="|".join(THEORY_NOTEBOOKS) or "none",
     threads: 1
+    benchmark:
+        f"{BENCHMARKS}/theory_notebook/{{nb}}.tsv"
     log:
         f"{THEORY_LOGS}/notebook_{{nb}}.log",
     script:
