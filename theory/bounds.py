@@ -155,6 +155,16 @@ EXPRESSIONS: dict[str, Callable[[], sp.Expr]] = {
 }
 
 
+def check_derivation(derived: sp.Expr, name: str, record: dict[str, sp.Expr] | None = None) -> sp.Expr:
+    """Assert that an expression derived step by step (in a notebook) equals the library's
+    ``EXPRESSIONS[name]``; keep it in ``record`` under ``name`` and return it simplified."""
+    library = EXPRESSIONS[name]()
+    assert sp.simplify(derived - library) == 0, (derived, library)
+    if record is not None:
+        record[name] = derived
+    return sp.simplify(derived)
+
+
 @cache
 def _compiled(name: str) -> tuple[tuple[str, ...], Callable[..., np.ndarray]]:
     expr = EXPRESSIONS[name]()
