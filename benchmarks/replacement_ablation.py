@@ -36,12 +36,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                            "distill_steps": 0},
     "fixed 1/0.05 + distillation": {**_OFF, "gate_init": "fixed", "alternative_gate": 0.05, "distill_steps": 100},
     "fixed 1/0.5 + distillation": {**_OFF, "gate_init": "fixed", "alternative_gate": 0.5, "distill_steps": 100},
-    "share + distillation": {**_OFF, "gate_init": "share", "distill_steps": 100},
-    "share + distillation + one per slot": {**_OFF, "gate_init": "share", "distill_steps": 100,
-                                            "single_candidate": True},
-    "share + distillation + warm-up 1": {**_OFF, "gate_init": "share", "distill_steps": 100, "warmup_epochs": 1},
-    "share + distillation + one per slot, 2x longer": {**_OFF, "gate_init": "share", "distill_steps": 100,
-                                                       "single_candidate": True, "epochs_factor": 2},
+    "share + distillation": {**_OFF, "gate_init": "share", "original_share": None, "distill_steps": 100},
+    "share + distillation + one per slot": {**_OFF, "gate_init": "share", "original_share": None,
+                                            "distill_steps": 100, "single_candidate": True},
+    "share + distillation + warm-up 1": {**_OFF, "gate_init": "share", "original_share": None, "distill_steps": 100,
+                                         "warmup_epochs": 1},
+    "share + distillation + one per slot, 2x longer": {**_OFF, "gate_init": "share", "original_share": None,
+                                                       "distill_steps": 100, "single_candidate": True,
+                                                       "epochs_factor": 2},
+    "share, original 1/2, + distillation + one per slot": {**_OFF, "gate_init": "share", "original_share": 0.5,
+                                                            "distill_steps": 100, "single_candidate": True},
 }
 TOY_CASES = {"exact copies": ["half"] * 4, "mixed": ["half", "zero", "full", "half"]}
 
@@ -58,13 +62,13 @@ def _variant_search(settings: dict[str, Any]) -> tuple[dict[str, Any], int]:
     return settings, int(settings.pop("epochs_factor", 1))
 
 
-def run_toy(lams: list[float], epochs: int) -> list[dict[str, Any]]:
+def run_toy(lams: list[float], epochs: int, variants: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     from darc.search import SearchConfig
     from darc.toy import toy_inputs, toy_net, toy_search
     from darc.train import TrainConfig
 
     rows = []
-    for variant, raw in VARIANTS.items():
+    for variant, raw in variants.items():
         settings, factor = _variant_search(raw)
         train = TrainConfig(epochs=epochs * factor, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
                             schedule="constant")
@@ -95,7 +99,8 @@ def _real_job(job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "result": result}
 
 
-def run_real(out: Path, work: Path, experiment: str, lams: list[float], workers: int) -> list[dict[str, Any]]:
+def run_real(out: Path, work: Path, experiment: str, lams: list[float], workers: int,
+             variants: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     from darc import experiment as E
     from darc.config import experiment_at_scale, experiment_for_seed, experiment_seeds
     from darc.search import slot_decisions
@@ -112,7 +117,7 @@ def run_real(out: Path, work: Path, experiment: str, lams: list[float], workers:
     if not table.exists():
         E.measure_latency_table(exp, table, start_from=versioned)
     jobs = []
-    for variant, settings in {"reference (equal budget)": {}, **VARIANTS}.items():
+    for variant, settings in {"reference (equal budget)": {}, **variants}.items():
         search_settings, factor = _variant_search(settings)
         v = copy.deepcopy(exp)
         v["search"].update(search_settings, latency_table=str(table))
@@ -165,25 +170,29 @@ def main() -> None:
     parser.add_argument("--experiment", default="cifar_wrn")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", default="runs/replacement_ablation", help="real: where the runs go")
+    parser.add_argument("--variants", nargs="+", default=None, help="names of VARIANTS to run (default: all)")
+    parser.add_argument("--name", default=None, help="record name (default: the setting)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0, env = time.perf_counter(), _env()  # the code this run starts with
+    variants = {k: VARIANTS[k] for k in args.variants} if args.variants else VARIANTS
+    name = args.name or args.setting
     if args.setting == "toy":
         torch.set_num_threads(1)
-        rows = run_toy(args.lams or [1.0], args.epochs)
+        rows = run_toy(args.lams or [1.0], args.epochs, variants)
         cols = ["variant", "case", "lam", "kept", "replaced", "mixed", "dropped", "replaced_by", "rel_mse",
                 "param_reduction"]
     else:
-        rows = run_real(out, Path(args.work), args.experiment, args.lams or [1.0, 2.0], args.workers)
+        rows = run_real(out, Path(args.work), args.experiment, args.lams or [1.0, 2.0], args.workers, variants)
         cols = ["variant", "lam", "kept", "replaced", "mixed", "dropped", "replaced_by", "val_acc", "test_acc",
                 "speedup_b1", "speedup_b64", "param_reduction"]
     from darc.io import atomic_write_json, atomic_write_text
 
     record = {"setting": args.setting, "args": vars(args), "seconds": time.perf_counter() - t0,
-              "environment": env, "variants": VARIANTS, "rows": rows}
-    atomic_write_json(record, out / f"{args.setting}.json")
-    atomic_write_text(markdown(rows, cols), out / f"{args.setting}.md")
+              "environment": env, "variants": variants, "rows": rows}
+    atomic_write_json(record, out / f"{name}.json")
+    atomic_write_text(markdown(rows, cols), out / f"{name}.md")
     print(markdown(rows, cols))
 
 

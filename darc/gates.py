@@ -172,13 +172,18 @@ def has_weights(module: nn.Module) -> bool:
 
 def initial_gates(
     refs: Sequence[CandidateRef], candidates: Sequence[nn.Module], mode: str, original_gate: float,
-    alternative_gate: float,
+    alternative_gate: float, original_share: float | None = None,
 ) -> list[float]:
     """Starting gate of each candidate of a slot under ``mode`` (see :func:`gate_model`)."""
-    if mode == "share":
-        k = sum(has_weights(c) for c in candidates)
-        return [1.0 / k if has_weights(c) else alternative_gate for c in candidates]
-    return [original_gate if r.alternative == "original" else alternative_gate for r in refs]
+    if mode == "fixed":
+        return [original_gate if r.alternative == "original" else alternative_gate for r in refs]
+    weighted = [has_weights(c) for c in candidates]
+    is_original = [r.alternative == "original" for r in refs]
+    k = sum(weighted)
+    if original_share is None or k < 2 or not any(is_original):
+        return [1.0 / k if w else alternative_gate for w in weighted]
+    rest = (1.0 - original_share) / (k - 1)
+    return [alternative_gate if not w else original_share if o else rest for w, o in zip(weighted, is_original)]
 
 
 def _resolve_slots(
@@ -240,6 +245,7 @@ def gate_model(
     original_gate: float = 1.0,
     alternative_gate: float = 0.05,
     gate_init: str = "share",
+    original_share: float | None = 0.5,
     distill_steps: int = 100,
     distill_lr: float = 1e-2,
     strict: bool = False,
@@ -256,9 +262,13 @@ def gate_model(
     distillation (:func:`darc.alternatives.distill`, ``distill_steps`` Adam steps at ``distill_lr``) on
     the slot's inputs it produces (on Gaussian noise without it); ``distill_steps=0`` skips that.
     ``gate_init``: ``"fixed"`` starts the original at ``original_gate`` and alternatives at
-    ``alternative_gate``; ``"share"`` starts every candidate with weights at ``1/k`` (``k`` of them: the
-    distilled candidates share the slot's output) and weightless ones at ``alternative_gate``.
+    ``alternative_gate``; ``"share"``: the distilled candidates with weights share the slot's output (their
+    gates sum to 1): the original ``original_share`` of it and the other ``k - 1`` equal parts of the rest
+    (``None``: ``1/k`` each); weightless ones start at ``alternative_gate``. The original's head start
+    makes a small lambda keep the base network, and a larger one hand the slot to a cheaper candidate.
     """
+    if original_share is not None and not 0.0 < original_share < 1.0:
+        raise ValueError(f"original_share must lie in (0, 1) (or be None for 1/k), got {original_share}")
     if gate_init not in GATE_INITS:
         raise ValueError(f"gate_init must be one of {GATE_INITS}, got {gate_init!r}")
     if not inplace:
@@ -286,8 +296,8 @@ def gate_model(
         errors = [distill(m, original, spec, slot_inputs.get(spec.name), distill_steps, distill_lr)
                   if r.alternative != "original" and has_weights(m) and distill_steps > 0 else None
                   for m, r in zip(mods, kept_refs)]
-        slot = GatedSlot(spec, mods, kept_refs, initial_gates(kept_refs, mods, gate_init, original_gate,
-                                                              alternative_gate), revive=revive)
+        gates = initial_gates(kept_refs, mods, gate_init, original_gate, alternative_gate, original_share)
+        slot = GatedSlot(spec, mods, kept_refs, gates, revive=revive)
         slot.distill_error = errors
         model.set_submodule(spec.name, slot)
     return model

@@ -41,7 +41,8 @@ class SearchConfig:
     # How replacement works (chosen by benchmarks/replacement_ablation.py; README "Replacement"): every
     # alternative is distilled to mimic its slot, the candidates share the slot's output at the start, and
     # at most one candidate per slot survives the search.
-    gate_init: str = "share"  # "share": 1/k each; "fixed": original_gate / alternative_gate (darc.gates)
+    gate_init: str = "share"  # "share": gates sum to 1; "fixed": original_gate / alternative_gate (darc.gates)
+    original_share: float | None = 0.5  # under "share": the original's part (the rest split evenly; None: 1/k)
     distill_steps: int = 100  # block-wise distillation of every alternative before the search
     distill_lr: float = 1e-2
     warmup_epochs: int = 0  # epochs of the search recipe without the penalty, before the search
@@ -82,7 +83,8 @@ def gate_for_search(base: nn.Module, data: Any, cfg: SearchConfig) -> nn.Module:
     return gate_model(
         base, cfg.slots, cfg.candidates, calibration=calib, example_input=tuple(data.meta.input_shape),
         original_gate=cfg.original_gate, alternative_gate=cfg.alternative_gate, gate_init=cfg.gate_init,
-        distill_steps=cfg.distill_steps, distill_lr=cfg.distill_lr, revive=cfg.revive,
+        original_share=cfg.original_share, distill_steps=cfg.distill_steps, distill_lr=cfg.distill_lr,
+        revive=cfg.revive,
     )
 
 
@@ -239,7 +241,9 @@ def slot_decisions(kept: dict[str, list[str]]) -> dict[str, Any]:
 @torch.no_grad()
 def keep_strongest_candidate_(gated: nn.Module, calibration: torch.Tensor) -> dict[str, str]:
     """In every slot with several non-zero gates, zero all but the candidate whose gated output
-    ``||alpha_j B_j(x)||`` on the slot's inputs (from ``calibration``) is largest; returns slot -> kept label."""
+    ``||alpha_j B_j(x)||`` on the slot's inputs (from ``calibration``) is largest, and give it the sum of the
+    live gates (the candidates share the slot's output, so the slot keeps its scale); returns slot -> kept
+    label."""
     slots = gated_slots(gated)
     inputs = {n: io[0] for n, io in capture_io(gated, list(slots), calibration).items()}
     kept = {}
@@ -249,9 +253,9 @@ def keep_strongest_candidate_(gated: nn.Module, calibration: torch.Tensor) -> di
             continue
         strength = {j: float((slot.gate[j] * slot.candidates[j](inputs[name])).norm()) for j in live}
         best = max(strength, key=strength.__getitem__)
-        for j in live:
-            if j != best:
-                slot.gate[j] = 0.0
+        total = float(slot.gate[live].sum())
+        slot.gate[live] = 0.0
+        slot.gate[best] = total
         kept[name] = slot.labels[best]
     return kept
 

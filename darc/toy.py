@@ -134,7 +134,8 @@ def toy_search(
     calib = x[: max(cfg.calibration_samples, 1)]
     torch.manual_seed(seed)
     gated = gate_model(base, TOY_SLOTS, list(candidates), calibration=calib, original_gate=cfg.original_gate,
-                       alternative_gate=cfg.alternative_gate, gate_init=cfg.gate_init, distill_steps=cfg.distill_steps,
+                       alternative_gate=cfg.alternative_gate, gate_init=cfg.gate_init,
+                       original_share=cfg.original_share, distill_steps=cfg.distill_steps,
                        distill_lr=cfg.distill_lr, example_input=tuple(x.shape[1:]))
     assign_costs(gated, base, "params", CostContext(tuple(x.shape[1:])))
     for name, p in gated.named_parameters():

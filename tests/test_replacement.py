@@ -68,7 +68,7 @@ def test_one_candidate_per_slot_keeps_the_largest_contribution():
         slots["blocks.1.body"].gate.copy_(torch.tensor([0.0, 0.7]))
     kept = keep_strongest_candidate_(gated.eval(), toy_inputs(n=16, size=8))
     assert kept == {"blocks.0.body": "original"}  # the second slot had one candidate already
-    assert slots["blocks.0.body"].gate.tolist() == pytest.approx([0.9, 0.0])
+    assert slots["blocks.0.body"].gate.tolist() == pytest.approx([1.0, 0.0])  # the live gates' sum
     assert slots["blocks.1.body"].gate.tolist() == pytest.approx([0.0, 0.7])
 
 
