@@ -41,8 +41,9 @@ def test_gated_slots_hold_original_and_alternatives():
     assert labels == ["original", "narrow(ratio=0.5)", "narrow(ratio=0.25)", "dwsep", "identity"]
     # identity does not fit the stride-2 slot and is skipped there
     assert "identity" not in slots["blocks.1.body"].labels
-    # by default the four candidates with weights share the slot's output; identity starts small
-    assert slots["blocks.0.body"].gate.tolist() == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.05])
+    # by default the four candidates with weights share the slot's output (the original half of it, the
+    # three alternatives the other half); identity starts small
+    assert slots["blocks.0.body"].gate.tolist() == pytest.approx([0.5, 1 / 6, 1 / 6, 1 / 6, 0.05])
     fixed = gated_slots(tiny_gated(gate_init="fixed", distill_steps=0)[1])["blocks.0.body"]
     assert fixed.gate.tolist()[0] == 1.0
     assert all(g == pytest.approx(0.05) for g in fixed.gate.tolist()[1:])

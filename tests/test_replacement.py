@@ -14,9 +14,9 @@ LAM = 1.0
 RECIPE = TrainConfig(epochs=4, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="constant")
 
 
-def _search(kinds):
+def _search(kinds, lam=LAM):
     torch.set_num_threads(1)
-    return toy_search(toy_net(kinds, width=16), SearchConfig(lam=LAM, train=RECIPE), inputs=toy_inputs(size=8))
+    return toy_search(toy_net(kinds, width=16), SearchConfig(lam=lam, train=RECIPE), inputs=toy_inputs(size=8))
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,14 @@ def test_exact_cheaper_copies_replace_the_originals():
     assert len(alone_and_cheaper) >= 3, res["kept"]
     assert res["rel_mse"] <= 0.05 < res["rel_mse_drop_all"]  # and removing the slots would be costly
     assert res["decisions"]["replaced"] >= 3 and res["param_reduction"] > 1.5
+
+
+def test_a_small_lambda_keeps_the_base():
+    """Lambda is a dial: the original's head start (half the slot's output) keeps it when the penalty is
+    small, even where an exact cheaper copy exists."""
+    res = _search(["half"] * 4, lam=0.1)
+    assert all(labels == ["original"] for labels in res["kept"].values()), res["kept"]
+    assert res["rel_mse"] <= 0.05
 
 
 def test_a_slot_that_contributes_nothing_is_dropped(mixed):
@@ -48,7 +56,10 @@ def test_alternatives_are_distilled_and_share_the_slot_output_at_the_start():
     gated = gate_model(base, TOY_SLOTS, ["original", {"alternative": "narrow", "ratio": 0.5}, "dwsep"],
                        calibration=x, example_input=(3, 8, 8))
     slot = gated_slots(gated)["blocks.0.body"]
-    assert slot.gate.tolist() == pytest.approx([1 / 3] * 3)
+    assert slot.gate.tolist() == pytest.approx([0.5, 0.25, 0.25])  # the original half, the rest shared
+    equal = gate_model(base, TOY_SLOTS, ["original", {"alternative": "narrow", "ratio": 0.5}, "dwsep"],
+                       example_input=(3, 8, 8), distill_steps=0, original_share=None)
+    assert gated_slots(equal)["blocks.0.body"].gate.tolist() == pytest.approx([1 / 3] * 3)
     errors = dict(zip(slot.labels, slot.distill_error))
     assert errors["original"] is None
     assert errors["narrow(ratio=0.5)"] < 1e-5  # an exact copy stays exact: the best state is kept
