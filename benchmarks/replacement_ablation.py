@@ -93,7 +93,8 @@ def _real_job(job: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     exp, out = job["exp"], Path(job["out"])
     if not (out / "finetune" / "result.json").exists():
-        E.search(exp, job["lam"], job["base"], out / "search", progress=False, reference=job["reference"])
+        E.search(exp, job["lam"], job["base"], out / "search", progress=False,
+                 method="reference" if job["reference"] else "darc")
         E.finetune_search(exp, out / "search", out / "finetune", progress=False)
     result = json.loads((out / "finetune" / "result.json").read_text())
     return {**job, "result": result}

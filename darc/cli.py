@@ -1,4 +1,4 @@
-"""The ``darc`` command line: ``darc train | search | finetune | bench | budget | models | datasets``.
+"""The ``darc`` command line: ``darc train | search | finetune | peer | bench | budget | models | datasets``.
 
 Every command takes ``--config FILE`` (an experiment YAML, or a workflow config with
 ``--experiment KEY``), ``--set key.path=value`` overrides and ``--out DIR``, and prints where its
@@ -41,14 +41,31 @@ def cmd_train(args: argparse.Namespace) -> dict:
 def cmd_search(args: argparse.Namespace) -> dict:
     from darc.experiment import search
 
-    return search(_experiment(args), 0.0 if args.reference else args.lam, args.base, args.out, scale=args.scale,
-                  progress=args.progress, reference=args.reference)
+    method = "reference" if args.reference else args.method
+    if method == "reference" and args.lam is not None:
+        raise ValueError("--reference runs at lambda 0: drop --lam")
+    if method != "reference" and args.lam is None:
+        raise ValueError(f"--method {method} needs --lam (or pass --reference)")
+    return search(_experiment(args), 0.0 if method == "reference" else args.lam, args.base, args.out,
+                  scale=args.scale, progress=args.progress, method=method)
 
 
 def cmd_finetune(args: argparse.Namespace) -> dict:
     from darc.experiment import finetune_search
 
     return finetune_search(_experiment(args), args.search_dir, args.out, scale=args.scale, progress=args.progress)
+
+
+def cmd_peer(args: argparse.Namespace) -> dict:
+    from darc.peers import stages
+
+    exp = _experiment(args)
+    if args.method == "random":
+        if not args.base:
+            raise ValueError("darc peer random needs --base (the trained base's run directory)")
+        return stages.random_decisions(exp, args.base, args.search_dir, args.out, scale=args.scale,
+                                       progress=args.progress)
+    return stages.from_scratch(exp, args.search_dir, args.out, scale=args.scale, progress=args.progress)
 
 
 def cmd_bench(args: argparse.Namespace) -> Any:
@@ -117,10 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search at one lambda from a trained base and materialise")
     _common(p)
     _progress(p)
-    point = p.add_mutually_exclusive_group(required=True)
-    point.add_argument("--lam", type=_penalty_weight, help="penalty weight lambda (>= 0)")
-    point.add_argument("--reference", action="store_true",
+    p.add_argument("--lam", type=_penalty_weight, help="penalty weight lambda (>= 0)")
+    p.add_argument("--reference", action="store_true",
                    help="the equal-budget reference instead: same pipeline, penalty off, only the originals")
+    p.add_argument("--method", default="darc", choices=["darc", "sss"],
+                   help="darc, or the SSS peer (uniform cost per slot, only the originals)")
     p.add_argument("--base", required=True, help="the base run directory (holds model.pt)")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("finetune", help="fine-tune a materialised network without penalty")
@@ -128,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     _progress(p)
     p.add_argument("--search-dir", required=True)
     p.set_defaults(func=cmd_finetune)
+    p = sub.add_parser("peer", help="a peer of one DARC search: random decisions with its counts, or its "
+                       "architecture trained from scratch")
+    _common(p)
+    _progress(p)
+    p.add_argument("method", choices=["random", "scratch"])
+    p.add_argument("--search-dir", required=True, help="the DARC search run whose decisions / architecture it copies")
+    p.add_argument("--base", help="the base run directory (random: the network the decisions are made in)")
+    p.set_defaults(func=cmd_peer)
     p = sub.add_parser("budget", help="find lambda for a target ratio by bisection (config key 'budget')")
     _common(p)
     p.add_argument("--base", required=True)

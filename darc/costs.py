@@ -7,6 +7,8 @@ weight lambda means the same across cost models. Candidates without weights (ide
 Registered cost models (:data:`COST_MODELS`):
 
 * ``params``: parameter bytes;
+* ``uniform``: every slot costs the same (each candidate with weights ``1 / number of slots``), as in
+  Sparse Structure Selection (SSS); the penalty then prefers fewer blocks, not cheaper ones;
 * ``macs``: multiply-accumulates at batch 1, from ``torch.utils.flop_counter`` (MACs = FLOPs / 2;
   the counter counts convs and matmuls only, not BN, ReLU or additions);
 * ``latency``: median wall-clock time on the current device at the given batch size and thread
@@ -84,6 +86,14 @@ def _module_key(label: str, module: nn.Module) -> str:
 def param_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext):
     raw = {n: [float(_param_bytes(c)) for c in s.candidates] for n, s in slots.items()}
     return float(_param_bytes(base)), raw, "bytes"
+
+
+@COST_MODELS.register("uniform")
+def uniform_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext):
+    """Every candidate of every slot costs 1 and the base network ``len(slots)`` (so dropping all of them
+    saves the whole normaliser): SSS's equal l1 weight per block, whatever the block computes."""
+    raw = {n: [1.0 for _ in s.candidates] for n, s in slots.items()}
+    return float(len(slots)), raw, "slots"
 
 
 @COST_MODELS.register("macs")

@@ -22,11 +22,14 @@ from darc.io import atomic_write_json, load_weights, safe_torch_load
 from darc.materialize import load_materialized
 from darc.models import create_model
 from darc.provenance import git_commit, provenance
+from darc.registry import Registry
 from darc.search import SearchConfig, finetune, run_search, slot_decisions
 from darc.train import WEIGHTS, TrainConfig, fit
 from darc.train.rng import seed_everything
 
 RESULT = "result.json"
+#: What a peer's result adds to its bench row: the DARC point it copies and how close a match came.
+PEER_COLUMNS = ("matches", "match_target", "match_measured", "match_reached", "prune_ratio")
 
 
 def _begin(exp: dict[str, Any]) -> None:
@@ -111,20 +114,38 @@ def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "defaul
     return result
 
 
-def search_config(exp: dict[str, Any], lam: float, *, reference: bool = False) -> SearchConfig:
-    """The :class:`SearchConfig` of one lambda of the experiment.
+#: How a search run differs from DARC's (``fn(cfg)`` edits the :class:`SearchConfig` in place). ``darc``:
+#: as configured. ``reference``: the **equal-budget reference**, the same pipeline (same epochs, schedules,
+#: gate step and fine-tuning after it) with the penalty off and only the original candidate in every slot,
+#: so the base is trained through every step a compressed network gets after it. ``sss``: Sparse Structure
+#: Selection, l1 on the originals' scale factors with every slot costing the same (no alternatives).
+SEARCH_METHODS: Registry[None] = Registry("search method")
 
-    ``reference=True`` gives the **equal-budget reference**: the same pipeline (same epochs, schedules,
-    gate step and fine-tuning after it) with the penalty off and only the original candidate in every
-    slot, so the base is trained through every step a compressed network gets after it.
-    """
+
+@SEARCH_METHODS.register("darc")
+def _as_configured(cfg: SearchConfig) -> None:
+    pass
+
+
+@SEARCH_METHODS.register("reference")
+def _equal_budget_reference(cfg: SearchConfig) -> None:
+    cfg.lam, cfg.candidates, cfg.cost_model, cfg.latency_table = 0.0, ["original"], "params", None
+
+
+@SEARCH_METHODS.register("sss")
+def _sparse_structure_selection(cfg: SearchConfig) -> None:
+    cfg.candidates, cfg.cost_model, cfg.latency_table = ["original"], "uniform", None
+
+
+def search_config(exp: dict[str, Any], lam: float, *, method: str = "darc") -> SearchConfig:
+    """The :class:`SearchConfig` of one lambda of the experiment, as the search ``method`` runs it
+    (:data:`SEARCH_METHODS`: ``darc``, ``reference`` or ``sss``)."""
     section = {k: v for k, v in exp.get("search", {}).items() if k not in ("lams", "train")}
     train = TrainConfig.from_dict(exp.get("search", {}).get("train", exp.get("train", {})))
     cost_threads = exp.get("bench", {}).get("threads") or exp.get("threads")
     section.setdefault("cost_device", experiment_device(exp))  # an explicit search.cost_device wins
     cfg = SearchConfig(lam=float(lam), train=train, cost_threads=cost_threads, **section)
-    if reference:
-        cfg.lam, cfg.candidates, cfg.cost_model, cfg.latency_table = 0.0, ["original"], "params", None
+    SEARCH_METHODS.create(method, cfg)
     return cfg
 
 
@@ -153,24 +174,24 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_fro
 
 def search(
     exp: dict[str, Any], lam: float, base_dir: str | Path, out_dir: str | Path, *,
-    scale: str = "default", progress: bool = True, reference: bool = False,
+    scale: str = "default", progress: bool = True, method: str = "darc",
 ) -> dict:
     """Search from the trained base in ``base_dir``; materialised net in ``out_dir/materialized``.
 
-    ``reference=True`` runs the equal-budget reference instead (see :func:`search_config`).
+    ``method``: ``darc``, the equal-budget ``reference`` or the ``sss`` peer (:data:`SEARCH_METHODS`).
     """
     _begin(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     model = base_model(exp, data)
     load_weights(model, safe_torch_load(Path(base_dir) / WEIGHTS), Path(base_dir) / WEIGHTS)
-    cfg = search_config(exp, lam, reference=reference)
+    cfg = search_config(exp, lam, method=method)
     if cfg.cost_model == "latency":
         cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
     summary = run_search(model, data, cfg, out_dir, device=experiment_device(exp), progress=progress)
     table = cfg.latency_table if cfg.cost_model == "latency" else None
     result = {**_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
-              "seed": exp.get("seed", 0), "role": "reference" if reference else "darc",
+              "seed": exp.get("seed", 0), "role": method,
               "val_acc": summary["metrics"].get("val_acc"),
               "latency_table_sha256": file_sha256(table) if table and Path(table).exists() else None}
     _write_result(result, Path(out_dir) / RESULT)
@@ -206,8 +227,15 @@ def finetune_search(
 
 
 def load_finetuned(finetune_dir: str | Path) -> nn.Module:
-    """The plain fine-tuned network of a fine-tune run directory."""
+    """The plain fine-tuned network of a fine-tune run directory: a materialised architecture (DARC, the
+    reference, SSS, random decisions, from scratch) or a Torch-Pruning network (its shape record)."""
     result = json.loads((Path(finetune_dir) / RESULT).read_text())
+    if result.get("pruned"):
+        from darc.peers.pruning import RECORD_NAME, load_pruned
+
+        record = json.loads((Path(result["pruned"]) / RECORD_NAME).read_text())
+        return load_pruned(lambda: create_model(record["model_name"], **record["model_kwargs"]), record,
+                           safe_torch_load(result["weights"]))
     return load_materialized(result["architecture"], result["weights"])
 
 
@@ -306,6 +334,7 @@ def bench(
             "total_slots": len(res["kept"]), "kept": json.dumps(res["kept"]),
             **{f"slots_{k}": v for k, v in slot_decisions(res["kept"]).items() if k != "replaced_by"},
             "replaced_by": json.dumps(slot_decisions(res["kept"])["replaced_by"]),
+            **{k: res[k] for k in PEER_COLUMNS if k in res},
         }
         row.update(compare_to_base(
             base, compressed, shape, batch_sizes=batch_sizes, threads=threads,
@@ -315,6 +344,6 @@ def bench(
         row.update(prov)
         row["config"] = json.dumps(exp, sort_keys=True)
         rows.append(row)
-    frame = pd.DataFrame(rows).sort_values(["seed", "lam"], kind="stable")
+    frame = pd.DataFrame(rows).sort_values(["role", "seed", "lam"], kind="stable")
     atomic_write_text(frame.to_csv(index=False), out_csv)
     return rows

@@ -60,10 +60,12 @@ def _point_names(points: dict[str, float | None]) -> dict[float, str]:
 
 def experiment_tables(bench_csv: str | Path, base_results: Sequence[str | Path],
                       reference_results: Sequence[str | Path], points_json: str | Path, stands_for: str | None,
-                      out_runs: str | Path, out_points: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      out_runs: str | Path, out_points: str | Path, *, batch: int = 1,
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The run table (one row per base, reference and DARC run, with accuracy changes against the same
     seed's base and reference) and the operating-point table (mean +- std over seeds, changes judged by
-    :func:`darc.selection.compare_means`); the paper's claims as ``paper_*`` reference columns."""
+    :func:`darc.selection.compare_means`, with every peer beside the point it is matched to, ``batch``
+    being the protocol's batch size); the paper's claims as ``paper_*`` reference columns."""
     bench = pd.read_csv(bench_csv)
     chosen = _read_json(points_json)["points"]
     names = _point_names(chosen)
@@ -72,7 +74,9 @@ def experiment_tables(bench_csv: str | Path, base_results: Sequence[str | Path],
     prov = {c: bench.iloc[0][c] for c in PROVENANCE_COLUMNS if c in bench.columns}
     for col, value in prov.items():
         extra[col] = value
-    bench = bench.assign(point=[names.get(float(lam), "") for lam in bench["lam"]])
+    at_point = bench["role"].isin(["darc", *MATCHED_PEERS])
+    bench = bench.assign(point=[names.get(float(lam), "") if here else ""
+                                for lam, here in zip(bench["lam"], at_point)])
     runs = pd.concat([extra, bench], ignore_index=True)
     base_acc = runs[runs.role == "base"].set_index("seed")["test_acc"]
     ref_acc = runs[runs.role == "reference"].set_index("seed")["test_acc"]
@@ -83,12 +87,13 @@ def experiment_tables(bench_csv: str | Path, base_results: Sequence[str | Path],
     claims = PAPER_CLAIMS.get(stands_for or "", {})
     for key, value in claims.items():
         runs[key] = value
-    front = ["experiment", "role", "point", "seed", "lam", "val_acc", "test_acc", "acc_change",
+    runs.insert(1, "method", runs["role"].map(lambda r: METHOD_NAMES.get(r, r)))
+    front = ["experiment", "method", "role", "point", "seed", "lam", "val_acc", "test_acc", "acc_change",
              "acc_change_vs_reference", "speedup_b1"]
     runs = runs[[c for c in front if c in runs.columns] + [c for c in runs.columns if c not in front]]
     atomic_write_text(runs.to_csv(index=False), out_runs)
 
-    points = operating_point_table(runs, chosen)
+    points = operating_point_table(runs, chosen, batch=batch)
     for key, value in {**claims, **prov}.items():
         points[key] = value
     atomic_write_text(points.to_csv(index=False), out_points)
@@ -101,37 +106,84 @@ SEED_COLUMNS = ("val_acc", "test_acc")
 SLOT_DECISION_COLUMNS = ("slots_kept", "slots_replaced", "slots_mixed", "slots_dropped")
 
 
-def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None]) -> pd.DataFrame:
-    """Mean +- std over seeds of the raw base, the equal-budget reference and each operating point,
-    with the change of test accuracy against the reference and the base (mean, noise threshold, verdict)."""
+#: Display names of the ``role`` column (the table's ``method`` column).
+METHOD_NAMES = {
+    "base": "raw base", "reference": "equal-budget reference", "darc": "DARC", "sss": "SSS (uniform cost)",
+    "random": "random decisions", "scratch": "DARC architecture from scratch",
+    "tp_latency": "Torch-Pruning, matched latency", "tp_params": "Torch-Pruning, matched param. bytes",
+    "tp_macs": "Torch-Pruning, matched MACs",
+}
+#: Peers built for one DARC point (their ``lam`` is the point's): compared with it at that point.
+MATCHED_PEERS = ("random", "scratch", "tp_latency", "tp_params", "tp_macs")
+#: Peers with a lambda grid of their own: the grid run nearest the point's measured speed-up is compared.
+GRID_PEERS = ("sss",)
+
+
+def _nearest_grid_run(runs: pd.DataFrame, role: str, speed_col: str, target: float | None) -> pd.DataFrame:
+    """The run of ``role``'s first-seed grid whose measured speed-up is nearest ``target`` (ties: the higher
+    validation accuracy)."""
+    grid = runs[runs.role == role]
+    if grid.empty or target is None or pd.isna(target) or speed_col not in grid:
+        return grid.iloc[0:0]
+    grid = grid[grid["seed"] == grid["seed"].min()]
+    order = grid.assign(_gap=(grid[speed_col] - target).abs(), _val=-grid["val_acc"].fillna(0))
+    return order.sort_values(["_gap", "_val"], kind="stable").iloc[:1].drop(columns=["_gap", "_val"])
+
+
+def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *, batch: int = 1) -> pd.DataFrame:
+    """Mean +- std over seeds of the raw base, the equal-budget reference, each operating point and every
+    peer beside the point it is matched to (random decisions, from scratch and Torch-Pruning built for the
+    point; SSS's grid run nearest the point's measured batch-``batch`` speed-up), with the change of test
+    accuracy against the reference, the base and (peers) the DARC point: mean, noise threshold, verdict."""
     measured = [c for c in runs.columns if (c.startswith("speedup_b") and not c.endswith("_iqr"))
                 or c in ("param_reduction", "macs_ratio", "kept_slots", *SLOT_DECISION_COLUMNS)
                 or c.startswith("peak_mem_reduction_b")]
-    groups: list[tuple[str, str, float | None, pd.DataFrame]] = [
-        ("base", "", None, runs[runs.role == "base"]), ("reference", "", 0.0, runs[runs.role == "reference"])]
+    speed_col = f"speedup_b{batch}"
+    groups: list[tuple[str, str, float | None, pd.DataFrame, pd.DataFrame | None]] = [
+        ("base", "", None, runs[runs.role == "base"], None),
+        ("reference", "", 0.0, runs[runs.role == "reference"], None)]
     for name, lam in chosen.items():
         sel = runs[(runs.role == "darc") & (runs["lam"] == lam)] if lam is not None else runs.iloc[0:0]
-        groups.append(("darc", name, lam, sel))
+        groups.append(("darc", name, lam, sel, None))
+        if lam is None:
+            continue
+        for role in MATCHED_PEERS:
+            peer = runs[(runs.role == role) & (runs["lam"] == lam)]
+            if not peer.empty:
+                groups.append((role, name, lam, peer, sel))
+        target = sel[speed_col].mean() if speed_col in sel and not sel.empty else None
+        for role in GRID_PEERS:
+            peer = _nearest_grid_run(runs, role, speed_col, target)
+            if not peer.empty:
+                groups.append((role, name, float(peer["lam"].iloc[0]), peer, sel))
     ref = runs[runs.role == "reference"]["test_acc"].dropna().tolist()
     base = runs[runs.role == "base"]["test_acc"].dropna().tolist()
     rows = []
-    for role, name, lam, frame in groups:
-        row: dict[str, Any] = {"role": role, "point": name, "lam": lam, "n_seeds": int(frame["seed"].nunique()),
+    for role, name, lam, frame, darc in groups:
+        row: dict[str, Any] = {"method": METHOD_NAMES.get(role, role), "role": role, "point": name, "lam": lam,
+                               "n_seeds": int(frame["seed"].nunique()),
                                "seeds": " ".join(str(int(s)) for s in sorted(frame["seed"].unique()))}
         for col in (*SEED_COLUMNS, *measured):
             values = frame[col].dropna().astype(float).tolist() if col in frame else []
             row[f"{col}_mean"], row[f"{col}_std"], _ = mean_std(values)
         acc = frame["test_acc"].dropna().tolist()
+        others = [("reference", ref), ("base", base)]
+        if darc is not None:
+            others.append(("darc", darc["test_acc"].dropna().tolist()))
         if role != "base":
-            for against, other in (("reference", ref), ("base", base)):
+            for against, other in others:
                 if against == role:
                     continue
-                cmp = compare_means(acc, other) if acc else {"delta": None, "threshold": None, "verdict": "none"}
+                cmp = compare_means(acc, other) if acc and other else \
+                    {"delta": None, "threshold": None, "verdict": "none"}
                 row[f"change_vs_{against}"] = cmp["delta"]
                 row[f"noise_vs_{against}"] = cmp["threshold"]
                 row[f"verdict_vs_{against}"] = cmp["verdict"]
-        if role == "darc" and not frame.empty:
+        if role not in ("base", "reference") and not frame.empty:
             row["kept"] = frame.sort_values("seed").iloc[0].get("kept")
+        for col in ("match_target", "match_measured", "match_reached"):
+            if col in frame and not frame.empty:
+                row[col] = frame[col].iloc[0]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -162,15 +214,15 @@ def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[
                   f"torch {first['torch']}, commit `{first['git_commit']}`", ""]
         speed = sorted((c[:-5] for c in points.columns if c.startswith("speedup_b") and c.endswith("_mean")),
                        key=lambda c: int(c.removeprefix("speedup_b")))
-        head = ["method", "lambda", "seeds", "val acc %", "test acc %", "vs reference", "vs base",
+        head = ["method", "lambda", "seeds", "val acc %", "test acc %", "vs reference", "vs base", "vs DARC point",
                 *[f"speed-up b{c.removeprefix('speedup_b')}" for c in speed], "param. bytes",
                 "slots kept / replaced / mixed / dropped"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, row in points.iterrows():
-            label = row["role"] if not isinstance(row["point"], str) or not row["point"] else \
-                f"DARC, {row['point']}"
+            method = row.get("method") if isinstance(row.get("method"), str) else row["role"]
+            label = method if not isinstance(row["point"], str) or not row["point"] else f"{method}, {row['point']}"
             changes = []
-            for against in ("reference", "base"):
+            for against in ("reference", "base", "darc"):
                 delta = row.get(f"change_vs_{against}")
                 changes.append("-" if delta is None or pd.isna(delta) else
                                f"{100 * delta:+.2f} ({row[f'verdict_vs_{against}']})")
@@ -237,6 +289,30 @@ def _meta(frame: pd.DataFrame) -> dict[str, str]:
     return {k: str(first[k]) for k in PROVENANCE_COLUMNS if k in frame.columns}
 
 
+#: Markers of the peers in the trade-off figure.
+PEER_MARKERS = {"random": "v", "scratch": "D", "tp_latency": "P", "tp_params": "X", "tp_macs": "*"}
+
+
+def _peer_series(ax: Any, runs: pd.DataFrame, col: str) -> None:
+    """The peers on one trade-off panel: grid peers as a line over their first seed's lambdas, matched peers
+    as mean +- std markers (one per DARC point they copy)."""
+    for role in GRID_PEERS:
+        grid = runs[runs.role == role]
+        grid = grid[grid["seed"] == grid["seed"].min()].sort_values("lam")
+        if len(grid):
+            ax.plot(grid[col], 100 * grid["test_acc"], "^:", ms=4, color="C7",
+                    label=f"{METHOD_NAMES[role]} grid (seed {int(grid['seed'].min())})")
+    for i, (role, marker) in enumerate(PEER_MARKERS.items()):
+        peers = runs[runs.role == role]
+        for j, (_lam, frame) in enumerate(peers.groupby("lam")):
+            ax.errorbar(frame[col].mean(), 100 * frame["test_acc"].mean(),
+                        xerr=frame[col].std() if len(frame) > 1 else None,
+                        yerr=100 * frame["test_acc"].std() if len(frame) > 1 else None, fmt=marker, ms=6,
+                        capsize=2, color=f"C{4 + i}",
+                        label=f"{METHOD_NAMES[role]} ({len(frame)} seed{'s' if len(frame) > 1 else ''})" if j == 0
+                        else None)
+
+
 def tradeoff_figure(table_csv: str | Path, png: str | Path, pdf: str | Path, batch: int = 1) -> None:
     """Test accuracy vs measured speed-up at ``batch`` (the protocol's batch size), and vs parameter
     reduction: the first seed's lambda grid, the operating points (mean +- std over seeds), the
@@ -268,6 +344,7 @@ def tradeoff_figure(table_csv: str | Path, png: str | Path, pdf: str | Path, bat
             ax.errorbar(frame[col].mean(), 100 * frame["test_acc"].mean(), xerr=frame[col].std(),
                         yerr=100 * frame["test_acc"].std(), fmt="s", ms=6, capsize=3,
                         label=f"{name} (λ={frame['lam'].iloc[0]:g}, {len(frame)} seeds)")
+        _peer_series(ax, runs, col)
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy (%)")
     stand_in = " [stand-in data]" if bool(first.get("dataset_is_stand_in")) else ""

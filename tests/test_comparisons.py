@@ -68,10 +68,10 @@ def test_train_search_finetune_rerun_bitwise_identical(tmp_path):
 def test_reference_is_the_same_pipeline_with_only_originals_and_no_penalty(tmp_path):
     exp = experiment_for_seed(EXP, 0)
     E.train_base(exp, tmp_path / "base", progress=False)
-    ref = E.search(exp, 5.0, tmp_path / "base", tmp_path / "ref", progress=False, reference=True)
+    ref = E.search(exp, 5.0, tmp_path / "base", tmp_path / "ref", progress=False, method="reference")
     assert ref["role"] == "reference" and ref["lam"] == 0.0
     assert all(kept == ["original"] for kept in ref["kept"].values())
-    darc_cfg, ref_cfg = E.search_config(exp, 5.0), E.search_config(exp, 5.0, reference=True)
+    darc_cfg, ref_cfg = E.search_config(exp, 5.0), E.search_config(exp, 5.0, method="reference")
     assert ref_cfg.train == darc_cfg.train  # same epochs, schedule, seed
 
 

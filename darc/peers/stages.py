@@ -1,0 +1,253 @@
+"""The peers' stages as plain functions (the ``darc peer`` CLI and the workflow call them), each writing a
+``result.json`` that :func:`darc.experiment.load_finetuned` and the bench read like a DARC fine-tune's.
+
+Every peer gets the training DARC got after the base: the random-decision network and the pruned
+networks are fine-tuned for DARC's search plus fine-tune epochs (the fine-tune recipe, :func:`peer_recipe`);
+the from-scratch network is trained with the base recipe for the base's epochs plus those
+(:func:`scratch_recipe`). The SSS peer is a search method (:data:`darc.experiment.SEARCH_METHODS`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from darc.experiment import (
+    RESULT,
+    _begin,
+    _record,
+    _write_result,
+    base_model,
+    experiment_device,
+    load_base,
+    load_data,
+    search_config,
+    set_threads,
+)
+from darc.io import atomic_write_json
+from darc.materialize import save_materialized
+from darc.peers.decisions import (
+    allowed_labels,
+    architecture_decisions,
+    decision_counts,
+    draw_random_decisions,
+    gate_for_decisions,
+    materialize_decisions,
+    reinitialised,
+)
+from darc.peers.pruning import (
+    load_pruned_dir,
+    macs_measure,
+    param_bytes_measure,
+    prune_to_target,
+    save_pruned,
+)
+from darc.registry import Registry
+from darc.search import _calibration_batch, finetune, kept_labels, slot_decisions
+from darc.train import WEIGHTS, TrainConfig, fit
+
+
+def _epochs(section: dict[str, Any]) -> int:
+    return int(section.get("epochs", 0))
+
+
+def darc_epochs_after_base(exp: dict[str, Any]) -> int:
+    """Epochs a DARC network trains after the base: search warm-up, search and fine-tune."""
+    search = exp.get("search", {})
+    return int(search.get("warmup_epochs", 0)) + _epochs(search.get("train", exp.get("train", {}))) + _epochs(
+        exp.get("finetune", exp.get("train", {})))
+
+
+def peer_recipe(exp: dict[str, Any]) -> TrainConfig:
+    """The recipe a peer derived from the trained base gets: the fine-tune recipe for DARC's search plus
+    fine-tune epochs (equal training budget after the base)."""
+    cfg = TrainConfig.from_dict(exp.get("finetune", exp.get("train", {})))
+    return replace(cfg, epochs=darc_epochs_after_base(exp))
+
+
+def scratch_recipe(exp: dict[str, Any]) -> TrainConfig:
+    """The recipe of DARC's architecture trained from scratch: the base recipe for the base's epochs plus
+    DARC's search and fine-tune epochs."""
+    cfg = TrainConfig.from_dict(exp.get("train", {}))
+    return replace(cfg, epochs=cfg.epochs + darc_epochs_after_base(exp))
+
+
+def _darc_search(search_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A DARC search's result and its materialised architecture record."""
+    result = json.loads((Path(search_dir) / RESULT).read_text())
+    if result.get("role", "darc") != "darc":
+        raise ValueError(f"{search_dir} is a {result.get('role')!r} run, not a DARC search: peers copy DARC's")
+    return result, json.loads(Path(result["architecture"]).read_text())
+
+
+def _peer_result(exp: dict[str, Any], scale: str, data: Any, role: str, darc: dict[str, Any], res: dict[str, Any],
+                 model: Any, arch_path: str | Path, out: Path, threads: int, **extra: Any) -> dict[str, Any]:
+    kept = kept_labels(json.loads(Path(arch_path).read_text()))
+    return {
+        **_record(exp, scale, data, role, threads=threads, lam=darc["lam"]),
+        "seed": exp.get("seed", 0), "role": role, "arch_cost": None, "matches": f"lam{darc['lam']:g}",
+        "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
+        "test_acc_before_finetune": None, "val_acc_before_finetune": None,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "architecture": str(arch_path), "weights": str(out / WEIGHTS), "kept": kept,
+        "decisions": slot_decisions(kept), **extra,
+    }
+
+
+def random_decisions(
+    exp: dict[str, Any], base_dir: str | Path, darc_search_dir: str | Path, out_dir: str | Path, *,
+    scale: str = "default", progress: bool = True,
+) -> dict[str, Any]:
+    """DARC's decisions (how many slots dropped, kept, and replaced by which alternative) dealt to random
+    slots (seeded by the run's seed), built from the trained base as a search starts (alternatives
+    distilled), then fine-tuned with :func:`peer_recipe`."""
+    _begin(exp)
+    threads = set_threads(exp)
+    out = Path(out_dir)
+    darc, arch = _darc_search(darc_search_dir)
+    wanted = architecture_decisions(arch)
+    data = load_data(exp)
+    base = load_base(exp, base_dir)
+    cfg = search_config(exp, darc["lam"])
+    calib = _calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
+    gated = gate_for_decisions(base, wanted, slots=cfg.slots, example_input=tuple(data.meta.input_shape),
+                               calibration=calib, distill_steps=cfg.distill_steps, distill_lr=cfg.distill_lr)
+    drawn = draw_random_decisions(wanted, allowed_labels(gated), seed=int(exp.get("seed", 0)))
+    plain, record = materialize_decisions(gated, drawn)
+    record["peer"] = {"method": "random", "darc_search": str(darc_search_dir), "counts": decision_counts(drawn)}
+    arch_path, weights_path = save_materialized(plain, record, out / "materialized")
+    model, res = finetune(arch_path, weights_path, data, peer_recipe(exp), out, device=experiment_device(exp),
+                          progress=progress)
+    result = _peer_result(exp, scale, data, "random", darc, res, model, arch_path, out, threads,
+                          darc_counts=decision_counts(wanted))
+    _write_result(result, out / RESULT)
+    return result
+
+
+def from_scratch(
+    exp: dict[str, Any], darc_search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """DARC's materialised architecture re-initialised (seeded by the run's seed) and trained with
+    :func:`scratch_recipe`: is the search worth more than the architecture it found?"""
+    _begin(exp)
+    threads = set_threads(exp)
+    out = Path(out_dir)
+    darc, arch = _darc_search(darc_search_dir)
+    data = load_data(exp)
+    model = reinitialised(arch, int(exp.get("seed", 0)))
+    arch_path = atomic_write_json({**arch, "peer": {"method": "scratch", "darc_search": str(darc_search_dir)}},
+                                  out / "architecture.json")
+    t0 = time.perf_counter()
+    res = fit(model, data, scratch_recipe(exp), out, device=experiment_device(exp), progress=progress)
+    result = _peer_result(exp, scale, data, "scratch", darc, res, model, arch_path, out, threads,
+                          seconds_this_call=time.perf_counter() - t0)
+    _write_result(result, out / RESULT)
+    return result
+
+
+#: What a Torch-Pruning peer is matched on: ``fn(exp, input_shape, darc_model) -> (measure, target)``, where
+#: ``measure(model)`` is the quantity and the search stops at the first step with ``measure <= target``.
+PRUNE_MATCHES: Registry[tuple[Callable[[nn.Module], float], float]] = Registry("pruning match")
+
+
+@PRUNE_MATCHES.register("latency")
+def _match_latency(exp: dict[str, Any], shape: tuple[int, ...], darc_model: nn.Module):
+    """Measured latency at the protocol's batch (``search.cost_batch_size``), by the bench protocol: each
+    step is timed in interleaved A/B pairs against the DARC network, so ``measure`` is the ratio
+    t(pruned) / t(DARC) and the target 1 (machine drift cancels)."""
+    from darc.bench.latency import compare_latency
+
+    b = exp.get("bench", {})
+    threads = int(b.get("threads") or exp.get("threads") or torch.get_num_threads())
+
+    def measure(model: nn.Module) -> float:
+        ab = compare_latency(model, darc_model, shape, int(exp.get("search", {}).get("cost_batch_size", 1)),
+                             pairs=int(b.get("pairs", 10)), device=experiment_device(exp), threads=threads,
+                             min_block_time=float(b.get("min_block_time", 0.05)))
+        return ab.ratio_median
+
+    return measure, 1.0
+
+
+@PRUNE_MATCHES.register("params")
+def _match_params(exp: dict[str, Any], shape: tuple[int, ...], darc_model: nn.Module):
+    """Parameter bytes (the bench's ``param_bytes``)."""
+    measure = param_bytes_measure()
+    return measure, measure(darc_model)
+
+
+@PRUNE_MATCHES.register("macs")
+def _match_macs(exp: dict[str, Any], shape: tuple[int, ...], darc_model: nn.Module):
+    """MACs at batch 1 (analytic; the match, never a speed-up)."""
+    measure = macs_measure(shape)
+    return measure, measure(darc_model)
+
+
+def prune_config(exp: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's ``peers.prune`` section with its defaults."""
+    return {"steps": 40, "max_ratio": 0.9, "global_pruning": False, **exp.get("peers", {}).get("prune", {})}
+
+
+def prune_to_match(
+    exp: dict[str, Any], base_dir: str | Path, darc_finetune_dir: str | Path, match: str, out_dir: str | Path, *,
+    scale: str = "default",
+) -> dict[str, Any]:
+    """Prune the trained base with Torch-Pruning (group L1 magnitude, iterative) until it matches the DARC
+    network of ``darc_finetune_dir`` on ``match`` (:data:`PRUNE_MATCHES`: measured latency, parameter bytes
+    or MACs); write ``out_dir/pruned`` and ``out_dir/prune.json``. A timing job where ``match`` is latency."""
+    from darc.experiment import load_finetuned
+
+    _begin(exp)
+    torch.set_num_threads(int(exp.get("bench", {}).get("threads") or exp.get("threads") or 1))
+    out = Path(out_dir)
+    data = load_data(exp)
+    shape = tuple(data.meta.input_shape)
+    base = load_base(exp, base_dir).eval()
+    darc_model = load_finetuned(darc_finetune_dir).eval()
+    darc_result = json.loads((Path(darc_finetune_dir) / RESULT).read_text())
+    measure, target = PRUNE_MATCHES.create(match, exp, shape, darc_model)
+    cfg = prune_config(exp)
+    t0 = time.perf_counter()
+    pruned = prune_to_target(base, torch.zeros(1, *shape), measure, target, max_ratio=float(cfg["max_ratio"]),
+                             steps=int(cfg["steps"]), global_pruning=bool(cfg["global_pruning"]))
+    save_pruned(pruned, out / "pruned")
+    record = {**_record(exp, scale, data, "prune", lam=darc_result["lam"]), "match": match,
+              "darc_finetune": str(darc_finetune_dir), "importance": "GroupMagnitudeImportance(p=1)",
+              "pruner": "torch_pruning.pruner.BasePruner", "seconds": time.perf_counter() - t0,
+              **{k: cfg[k] for k in ("steps", "max_ratio", "global_pruning")}, **pruned.summary()}
+    atomic_write_json(record, out / "prune.json")
+    return record
+
+
+def prune_finetune(
+    exp: dict[str, Any], prune_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune a Torch-Pruning network (:func:`prune_to_match`) with :func:`peer_recipe`."""
+    _begin(exp)
+    threads = set_threads(exp)
+    out = Path(out_dir)
+    prune = json.loads((Path(prune_dir) / "prune.json").read_text())
+    data = load_data(exp)
+    model = load_pruned_dir(lambda: base_model(exp, data), Path(prune_dir) / "pruned")
+    res = fit(model, data, peer_recipe(exp), out, device=experiment_device(exp), progress=progress)
+    result = {
+        **_record(exp, scale, data, f"tp_{prune['match']}", threads=threads, lam=prune["lam"]),
+        "seed": exp.get("seed", 0), "role": f"tp_{prune['match']}", "arch_cost": None,
+        "matches": f"lam{prune['lam']:g}", "test_acc": res["metrics"].get("test_acc"),
+        "val_acc": res["metrics"].get("val_acc"), "test_acc_before_finetune": None,
+        "val_acc_before_finetune": None, "num_parameters": sum(p.numel() for p in model.parameters()),
+        "pruned": str(Path(prune_dir) / "pruned"), "architecture": None, "weights": str(out / WEIGHTS),
+        "kept": {}, "match_target": prune["target"], "match_measured": prune["measured"],
+        "match_reached": prune["reached"], "prune_ratio": prune["ratio"],
+    }
+    _write_result(result, out / RESULT)
+    return result

@@ -1,0 +1,178 @@
+"""The peers DARC is compared with: SSS (uniform cost, originals only), random decisions with DARC's counts,
+DARC's architecture from scratch; each is a plain module, read back like a DARC fine-tune, with the training
+budget DARC got; and the tables put each beside the point it copies."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from darc import experiment as E
+from darc.config import experiment_for_seed
+from darc.gates import CandidateRef, GatedSlot
+from darc.peers import stages
+from darc.peers.decisions import architecture_decisions, decision_counts, draw_random_decisions
+from darc.reporting import experiment_tables
+
+EXP = {
+    "dataset": "synthetic", "model": "wrn10_2", "threads": 1, "validation": 32, "seeds": [0, 1],
+    "model_kwargs": {"input_size": 8},
+    "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "schedule": "constant"},
+    "search": {"lams": [3.0], "cost_model": "params", "calibration_samples": 16, "distill_steps": 5,
+               "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "schedule": "constant"}},
+    "finetune": {"epochs": 1, "batch_size": 32, "lr": 0.01, "schedule": "constant"},
+}
+
+
+@pytest.fixture(scope="module")
+def darc_run(tmp_path_factory):
+    """A trained base and a DARC search at a lambda that changes some slots."""
+    out = tmp_path_factory.mktemp("darc")
+    exp = experiment_for_seed(EXP, 0)
+    E.train_base(exp, out / "base", progress=False)
+    E.search(exp, 3.0, out / "base", out / "search", progress=False)
+    return exp, out
+
+
+def _is_plain(model: nn.Module) -> bool:
+    return not any(isinstance(m, GatedSlot) for m in model.modules())
+
+
+def test_uniform_cost_sss_searches_only_originals_at_equal_cost(darc_run, tmp_path):
+    exp, out = darc_run
+    cfg = E.search_config(exp, 3.0, method="sss")
+    assert cfg.candidates == ["original"] and cfg.cost_model == "uniform"
+    assert cfg.train == E.search_config(exp, 3.0).train  # the same recipe as DARC's search
+    res = E.search(exp, 3.0, out / "base", tmp_path / "sss", progress=False, method="sss")
+    assert res["role"] == "sss"
+    costs = json.loads((tmp_path / "sss" / "costs.json").read_text())["slots"]
+    assert {c["original"]["normalized"] for c in costs.values()} == {1.0 / len(costs)}
+    assert all(set(labels) <= {"original"} for labels in res["kept"].values())
+
+
+def test_random_deal_keeps_darc_counts_and_respects_what_applies():
+    narrow = CandidateRef("narrow", {"ratio": 0.5})
+    wanted = {"a": None, "b": narrow, "c": CandidateRef("original"), "d": narrow}
+    allowed = {"a": {"original", narrow.label}, "b": {"original"}, "c": {"original", narrow.label},
+               "d": {"original", narrow.label}}
+    deals = [draw_random_decisions(wanted, allowed, seed=s) for s in range(20)]
+    for deal in deals:
+        assert decision_counts(deal) == decision_counts(wanted)
+        assert deal["b"] is None or deal["b"].label == "original"  # b cannot take narrow
+    assert len({json.dumps({k: None if v is None else v.label for k, v in d.items()}) for d in deals}) > 1
+    assert deals[3] == draw_random_decisions(wanted, allowed, seed=3)  # seeded
+    with pytest.raises(ValueError, match="no random deal"):
+        draw_random_decisions({"a": narrow}, {"a": {"original"}}, seed=0, tries=5)
+
+
+def test_random_decisions_peer_copies_counts_and_gets_darcs_budget(darc_run, tmp_path):
+    exp, out = darc_run
+    res = stages.random_decisions(exp, out / "base", out / "search", tmp_path / "random", progress=False)
+    darc = json.loads((out / "search" / "result.json").read_text())
+    arch = json.loads((out / "search" / "materialized" / "architecture.json").read_text())
+    assert res["role"] == "random" and res["lam"] == darc["lam"] and res["matches"] == "lam3"
+    assert res["darc_counts"] == decision_counts(architecture_decisions(arch))
+    mine = json.loads(Path_(res["architecture"]).read_text())
+    assert decision_counts(architecture_decisions(mine)) == res["darc_counts"]
+    model = E.load_finetuned(tmp_path / "random")
+    assert _is_plain(model)
+    assert model(torch.zeros(2, 3, 8, 8)).shape[0] == 2
+    log = [json.loads(line) for line in (tmp_path / "random" / "log.jsonl").read_text().splitlines()]
+    assert max(r["epoch"] for r in log) == stages.darc_epochs_after_base(exp) == 2  # epochs count from 1
+
+
+def test_scratch_peer_has_darcs_architecture_and_fresh_weights(darc_run, tmp_path):
+    exp, out = darc_run
+    res = stages.from_scratch(exp, out / "search", tmp_path / "scratch", progress=False)
+    assert res["role"] == "scratch"
+    darc_arch = json.loads((out / "search" / "materialized" / "architecture.json").read_text())
+    assert architecture_decisions(json.loads(Path_(res["architecture"]).read_text())) == \
+        architecture_decisions(darc_arch)
+    assert stages.scratch_recipe(exp).epochs == 1 + 2
+    fresh = stages.reinitialised(darc_arch, seed=0)
+    searched = E.load_finetuned(tmp_path / "scratch")  # trained from scratch, readable as a fine-tune
+    assert _is_plain(searched)
+    darc_weights = torch.load(out / "search" / "materialized" / "weights.pt", weights_only=True)
+    assert any(not torch.equal(v, darc_weights[k]) for k, v in fresh.state_dict().items() if v.is_floating_point())
+
+
+def test_darc_search_dir_is_required(darc_run, tmp_path):
+    exp, out = darc_run
+    E.search(exp, 0.0, out / "base", tmp_path / "ref", progress=False, method="reference")
+    with pytest.raises(ValueError, match="not a DARC search"):
+        stages.from_scratch(exp, tmp_path / "ref", tmp_path / "x", progress=False)
+
+
+def test_points_table_puts_each_peer_beside_its_point(tmp_path):
+    def write(name, obj):
+        path = tmp_path / name
+        path.write_text(json.dumps(obj))
+        return path
+
+    bases = [write(f"b{s}.json", {"seed": s, "val_acc": 0.8, "test_acc": 0.8}) for s in (0, 1)]
+    refs = [write(f"r{s}.json", {"seed": s, "lam": 0.0, "val_acc": 0.85, "test_acc": 0.85}) for s in (0, 1)]
+    common = {"experiment": "x", "param_reduction": 2.0, "kept": "{}", "scale": "smoke", "dataset": "synthetic",
+              "dataset_is_stand_in": True, "model": "m", "threads": 1, "cpu_model": "cpu", "torch": "2",
+              "git_commit": "abc"}
+    rows = [(role, s, lam, acc, sp) for role, s, lam, acc, sp in [
+        ("darc", 0, 1.0, 0.84, 2.0), ("darc", 1, 1.0, 0.845, 2.1), ("darc", 0, 2.0, 0.80, 3.0),
+        ("random", 0, 1.0, 0.80, 2.0), ("random", 1, 1.0, 0.81, 2.0), ("scratch", 0, 1.0, 0.83, 2.0),
+        ("tp_latency", 0, 1.0, 0.82, 1.9), ("sss", 0, 1.0, 0.845, 1.2), ("sss", 0, 2.0, 0.83, 2.2)]]
+    bench = pd.DataFrame([{**common, "role": r, "seed": s, "lam": lam, "val_acc": acc, "test_acc": acc,
+                           "speedup_b1": sp} for r, s, lam, acc, sp in rows])
+    bench.to_csv(tmp_path / "bench.csv", index=False)
+    points = write("points.json", {"points": {"loss_1pct": 1.0}})
+    runs, table = experiment_tables(tmp_path / "bench.csv", bases, refs, points, None, tmp_path / "runs.csv",
+                                    tmp_path / "points.csv", batch=1)
+    assert "method" in runs.columns and set(runs.loc[runs.role == "sss", "point"]) == {""}
+    at = table[table.point == "loss_1pct"].set_index("role")
+    assert set(at.index) == {"darc", "random", "scratch", "tp_latency", "sss"}
+    assert at.loc["random", "n_seeds"] == 2 and at.loc["random", "verdict_vs_darc"] in ("loss", "no change")
+    assert at.loc["sss", "lam"] == 2.0  # the SSS grid run nearest DARC's measured speed-up (2.05x)
+    assert at.loc["random", "change_vs_darc"] == pytest.approx(0.805 - 0.8425)
+
+
+def Path_(p):  # noqa: N802 - a tiny alias keeps the asserts on one line
+    from pathlib import Path
+
+    return Path(p)
+
+
+@pytest.mark.parametrize("match", ["params", "macs"])
+def test_torch_pruning_peer_matches_darc_and_reads_back_plain(darc_run, tmp_path, match):
+    exp, out = darc_run
+    exp = {**exp, "peers": {"prune": {"steps": 10, "max_ratio": 0.8}}}
+    E.finetune_search(exp, out / "search", tmp_path / "darc_ft", progress=False)
+    darc_model = E.load_finetuned(tmp_path / "darc_ft")
+    # a target the base cannot meet unpruned: half the DARC network's size
+    from darc.peers.pruning import macs_measure, param_bytes_measure
+
+    rec = stages.prune_to_match(exp, out / "base", tmp_path / "darc_ft", match, tmp_path / "tp")
+    measure = param_bytes_measure() if match == "params" else macs_measure((3, 8, 8))
+    assert rec["match"] == match and rec["target"] == measure(darc_model)
+    assert rec["reached"] and rec["measured"] <= rec["target"]
+    assert all(a["measured"] >= b["measured"] for a, b in zip(rec["trace"], rec["trace"][1:]))
+    res = stages.prune_finetune(exp, tmp_path / "tp", tmp_path / "tp_ft", progress=False)
+    assert res["role"] == f"tp_{match}" and res["match_reached"]
+    model = E.load_finetuned(tmp_path / "tp_ft")
+    assert _is_plain(model) and model(torch.zeros(2, 3, 8, 8)).shape[0] == 2
+    assert measure(model) == rec["measured"]
+
+
+def test_latency_match_stops_at_the_darc_network_with_an_injected_timer(darc_run, tmp_path, monkeypatch):
+    """The latency match's stopping rule with a deterministic stand-in for the A/B timer: t = MACs."""
+    exp, out = darc_run
+    exp = {**exp, "peers": {"prune": {"steps": 10, "max_ratio": 0.8}}}
+    E.finetune_search(exp, out / "search", tmp_path / "darc_ft", progress=False)
+    from darc.peers.pruning import macs_measure
+
+    def fake_latency(exp_, shape, darc_model):
+        t = macs_measure(shape)
+        return (lambda m: t(m) / t(darc_model)), 1.0
+
+    monkeypatch.setitem(stages.PRUNE_MATCHES._table, "latency", fake_latency)
+    rec = stages.prune_to_match(exp, out / "base", tmp_path / "darc_ft", "latency", tmp_path / "tp")
+    ratios = [t["measured"] for t in rec["trace"]]
+    assert rec["reached"] and ratios[-1] <= 1.0 and all(r > 1.0 for r in ratios[:-1])
