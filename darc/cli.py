@@ -56,16 +56,29 @@ def cmd_finetune(args: argparse.Namespace) -> dict:
     return finetune_search(_experiment(args), args.search_dir, args.out, scale=args.scale, progress=args.progress)
 
 
+def _need(args: argparse.Namespace, *names: str) -> list[Any]:
+    """The given options' values, or a one-line error naming the missing ones."""
+    missing = ["--" + n.replace("_", "-") for n in names if not getattr(args, n)]
+    if missing:
+        raise ValueError(f"darc peer {args.method} needs {' and '.join(missing)}")
+    return [getattr(args, n) for n in names]
+
+
 def cmd_peer(args: argparse.Namespace) -> dict:
     from darc.peers import stages
 
     exp = _experiment(args)
-    if args.method == "random":
-        if not args.base:
-            raise ValueError("darc peer random needs --base (the trained base's run directory)")
-        return stages.random_decisions(exp, args.base, args.search_dir, args.out, scale=args.scale,
-                                       progress=args.progress)
-    return stages.from_scratch(exp, args.search_dir, args.out, scale=args.scale, progress=args.progress)
+    kw = {"scale": args.scale}
+    runs = {
+        "random": lambda: stages.random_decisions(exp, *_need(args, "base", "search_dir"), args.out,
+                                                  progress=args.progress, **kw),
+        "scratch": lambda: stages.from_scratch(exp, *_need(args, "search_dir"), args.out, progress=args.progress,
+                                               **kw),
+        "prune": lambda: stages.prune_to_match(exp, *_need(args, "base", "finetune_dir", "match"), args.out, **kw),
+        "prune-finetune": lambda: stages.prune_finetune(exp, *_need(args, "prune_dir"), args.out,
+                                                        progress=args.progress, **kw),
+    }
+    return runs[args.method]()
 
 
 def cmd_bench(args: argparse.Namespace) -> Any:
@@ -146,13 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     _progress(p)
     p.add_argument("--search-dir", required=True)
     p.set_defaults(func=cmd_finetune)
-    p = sub.add_parser("peer", help="a peer of one DARC search: random decisions with its counts, or its "
-                       "architecture trained from scratch")
+    p = sub.add_parser("peer", help="a peer of one DARC point: random decisions with its counts, its architecture "
+                       "from scratch, or Torch-Pruning matched to it (prune, then prune-finetune)")
     _common(p)
     _progress(p)
-    p.add_argument("method", choices=["random", "scratch"])
-    p.add_argument("--search-dir", required=True, help="the DARC search run whose decisions / architecture it copies")
-    p.add_argument("--base", help="the base run directory (random: the network the decisions are made in)")
+    p.add_argument("method", choices=["random", "scratch", "prune", "prune-finetune"])
+    p.add_argument("--search-dir", help="random, scratch: the DARC search run whose decisions / architecture it copies")
+    p.add_argument("--base", help="random, prune: the base run directory (the network decisions / pruning start from)")
+    p.add_argument("--finetune-dir", help="prune: the fine-tuned DARC run it is matched to")
+    p.add_argument("--match", choices=["latency", "params", "macs"], help="prune: what it is matched on")
+    p.add_argument("--prune-dir", help="prune-finetune: the output of darc peer prune")
     p.set_defaults(func=cmd_peer)
     p = sub.add_parser("budget", help="find lambda for a target ratio by bisection (config key 'budget')")
     _common(p)

@@ -104,13 +104,21 @@ def experiment_seeds(exp: dict[str, Any]) -> list[int]:
 
 def experiment_for_seed(exp: dict[str, Any], seed: int) -> dict[str, Any]:
     """``exp`` with every seed it draws from derived from ``seed``: the data subset and validation split,
-    model init, data order and augmentation of base training, search and fine-tuning (:data:`SEED_KEYS`)."""
+    model init, data order and augmentation of base training, search and fine-tuning (:data:`SEED_KEYS`).
+
+    With ``shared_base: true`` every seed starts from the first seed's base: the data split (``data_seed``)
+    and the base recipe's seed stay the first seed's, so no seed validates on images that base trained on;
+    search, fine-tune and peers are re-seeded."""
     out = copy.deepcopy(exp)
     for path in SEED_KEYS:
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})
         node[path[-1]] = int(seed)
+    if exp.get("shared_base"):  # one base (the first seed's) for every seed: its data split and recipe seed
+        first = experiment_seeds(exp)[0]
+        out["data_seed"] = first
+        out.setdefault("train", {})["seed"] = first
     return out
 
 

@@ -52,11 +52,17 @@ def experiment_device(exp: dict[str, Any]) -> str:
     return str(exp.get("device") or "cpu")
 
 
+def data_seed(exp: dict[str, Any]) -> int:
+    """The seed of the experiment's subset and validation split: ``data_seed`` where set (a shared base),
+    else the run's ``seed``."""
+    return int(exp["data_seed"] if exp.get("data_seed") is not None else exp.get("seed", 0))
+
+
 def load_data(exp: dict[str, Any]) -> DatasetBundle:
     """The experiment's dataset (validation split, subset and seed applied)."""
     kw = {"download": True} if exp.get("download") else {}
     subset = tuple(exp["subset"]) if exp.get("subset") else None
-    return get_dataset(exp["dataset"], root=exp.get("data_root"), subset=subset, seed=exp.get("seed", 0),
+    return get_dataset(exp["dataset"], root=exp.get("data_root"), subset=subset, seed=data_seed(exp),
                        val_size=exp.get("validation"), **kw)
 
 
@@ -137,6 +143,12 @@ def _sparse_structure_selection(cfg: SearchConfig) -> None:
     cfg.candidates, cfg.cost_model, cfg.latency_table = ["original"], "uniform", None
 
 
+def _base_seed(base_dir: str | Path, exp: dict[str, Any]) -> int:
+    """The seed of the base a run started from (its ``result.json``; else the run's own seed)."""
+    path = Path(base_dir) / RESULT
+    return int(json.loads(path.read_text()).get("seed", 0)) if path.exists() else int(exp.get("seed", 0))
+
+
 def search_config(exp: dict[str, Any], lam: float, *, method: str = "darc") -> SearchConfig:
     """The :class:`SearchConfig` of one lambda of the experiment, as the search ``method`` runs it
     (:data:`SEARCH_METHODS`: ``darc``, ``reference`` or ``sss``)."""
@@ -191,7 +203,7 @@ def search(
     summary = run_search(model, data, cfg, out_dir, device=experiment_device(exp), progress=progress)
     table = cfg.latency_table if cfg.cost_model == "latency" else None
     result = {**_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
-              "seed": exp.get("seed", 0), "role": method,
+              "seed": exp.get("seed", 0), "role": method, "base_seed": _base_seed(base_dir, exp),
               "val_acc": summary["metrics"].get("val_acc"),
               "latency_table_sha256": file_sha256(table) if table and Path(table).exists() else None}
     _write_result(result, Path(out_dir) / RESULT)
@@ -214,6 +226,7 @@ def finetune_search(
     result = {
         **_record(exp, scale, data, "finetune", threads=threads, lam=search_result["lam"]),
         "seed": exp.get("seed", 0), "role": search_result.get("role", "darc"),
+        "base_seed": search_result.get("base_seed", exp.get("seed", 0)),
         "arch_cost": search_result.get("arch_cost"),
         "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
         "test_acc_before_finetune": search_result["metrics"].get("test_acc"),
@@ -322,17 +335,19 @@ def bench(
     prov = {k: v for k, v in _record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []
     for key, (res, compressed) in runs.items():
-        same_seed = base_result.get("seed", 0) == res.get("seed", 0)
+        same_seed = base_result.get("seed", 0) == res.get("base_seed", res.get("seed", 0))
         base_acc = base_result.get("test_acc") if same_seed else None
         row = {
             "experiment": exp.get("stands_for", exp["model"]), "role": res.get("role", "darc"),
-            "seed": res.get("seed", 0), "lam": res["lam"], "arch_cost": res.get("arch_cost"),
+            "seed": res.get("seed", 0), "base_seed": res.get("base_seed", res.get("seed", 0)), "lam": res["lam"],
+            "arch_cost": res.get("arch_cost"),
             "val_acc": res.get("val_acc"), "test_acc": res["test_acc"], "base_test_acc": base_acc,
             "test_acc_before_finetune": res["test_acc_before_finetune"],
             "acc_change": None if base_acc is None else res["test_acc"] - base_acc,
-            "kept_slots": sum(1 for v in res["kept"].values() if v),
-            "total_slots": len(res["kept"]), "kept": json.dumps(res["kept"]),
-            **{f"slots_{k}": v for k, v in slot_decisions(res["kept"]).items() if k != "replaced_by"},
+            "kept_slots": sum(1 for v in res["kept"].values() if v) if res["kept"] else None,
+            "total_slots": len(res["kept"]) or None, "kept": json.dumps(res["kept"]),
+            **{f"slots_{k}": v if res["kept"] else None  # a pruned network has no slots
+               for k, v in slot_decisions(res["kept"]).items() if k != "replaced_by"},
             "replaced_by": json.dumps(slot_decisions(res["kept"])["replaced_by"]),
             **{k: res[k] for k in PEER_COLUMNS if k in res},
         }

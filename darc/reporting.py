@@ -46,7 +46,7 @@ def select_operating_points(finetune_results: Sequence[str | Path], reference_re
 
 
 def _result_row(result: dict[str, Any], role: str) -> dict[str, Any]:
-    keys = ("seed", "lam", "val_acc", "test_acc", "arch_cost", "num_parameters")
+    keys = ("seed", "base_seed", "lam", "val_acc", "test_acc", "arch_cost", "num_parameters")
     return {"role": role, **{k: result.get(k) for k in keys}}
 
 
@@ -80,7 +80,8 @@ def experiment_tables(bench_csv: str | Path, base_results: Sequence[str | Path],
     runs = pd.concat([extra, bench], ignore_index=True)
     base_acc = runs[runs.role == "base"].set_index("seed")["test_acc"]
     ref_acc = runs[runs.role == "reference"].set_index("seed")["test_acc"]
-    runs["base_test_acc"] = runs["seed"].map(base_acc)
+    started_from = runs["base_seed"].fillna(runs["seed"]) if "base_seed" in runs else runs["seed"]
+    runs["base_test_acc"] = started_from.map(base_acc)  # the base each run started from (a shared one, or its seed's)
     runs["reference_test_acc"] = runs["seed"].map(ref_acc)
     runs["acc_change"] = runs["test_acc"] - runs["base_test_acc"]
     runs["acc_change_vs_reference"] = runs["test_acc"] - runs["reference_test_acc"]
@@ -142,11 +143,13 @@ def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *
     groups: list[tuple[str, str, float | None, pd.DataFrame, pd.DataFrame | None]] = [
         ("base", "", None, runs[runs.role == "base"], None),
         ("reference", "", 0.0, runs[runs.role == "reference"], None)]
+    names = _point_names(chosen)
     for name, lam in chosen.items():
         sel = runs[(runs.role == "darc") & (runs["lam"] == lam)] if lam is not None else runs.iloc[0:0]
         groups.append(("darc", name, lam, sel, None))
-        if lam is None:
-            continue
+        if lam is None or names[float(lam)].split("+")[0] != name:
+            continue  # a point's peers are listed once, under the first point with its lambda
+        name = names[float(lam)]
         for role in MATCHED_PEERS:
             peer = runs[(runs.role == role) & (runs["lam"] == lam)]
             if not peer.empty:

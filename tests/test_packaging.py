@@ -29,6 +29,18 @@ def test_environment_yml_matches_pyproject():
     assert project["requires-python"] == ">=" + python.split("=")[1]
 
 
+def test_workflow_conda_env_matches_environment_yml():
+    """The rules' `conda:` environment pins exactly what environment.yml pins (the package from two up)."""
+    def deps(path):
+        env = yaml.safe_load((ROOT / path).read_text())
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+        return [d for d in env["dependencies"] if isinstance(d, str)], _pins(pip), [p for p in pip if p.startswith("-e ")]
+
+    top, rules = deps("environment.yml"), deps("workflow/envs/darc.yaml")
+    assert rules[:2] == top[:2]
+    assert top[2] == ["-e ."] and rules[2] == ["-e ../.."]
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()

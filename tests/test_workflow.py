@@ -120,14 +120,17 @@ def test_printed_commands_give_each_stage_the_seeded_experiment(scale, tmp_path,
             name, seed = config_path.split("/")[2], int(argv[argv.index("--set") + 1].removeprefix("seed="))
             want = experiment_for_seed(experiments[name], seed)
             run = f"runs/{scale}/{name}/seed{seed}"
+            base_seed = experiments[name]["seeds"][0] if experiments[name].get("shared_base") else seed
             assert kwargs["scale"] == scale and kwargs["progress"] is False
             if stage == "search":
                 want["search"]["latency_table"] = f"runs/{scale}/{name}/latency_table.json"
                 point = Path(args[2]).name
-                assert args[0] == (0.0 if point == "reference" else float(point.removeprefix("lam")))
-                assert args[1:] == (f"{run}/base", f"{run}/search/{point}")
-                assert kwargs["reference"] == (point == "reference")
-                checked.add("reference" if point == "reference" else "lam")
+                method = "reference" if point == "reference" else "sss" if point.startswith("sss-") else "darc"
+                lam = point.removeprefix("sss-").removeprefix("lam")
+                assert args[0] == (0.0 if point == "reference" else float(lam))
+                assert args[1:] == (f"runs/{scale}/{name}/seed{base_seed}/base", f"{run}/search/{point}")
+                assert kwargs["method"] == method
+                checked.add(method)
             elif stage == "finetune":
                 point = Path(args[1]).name
                 assert args == (f"{run}/search/{point}", f"{run}/finetune/{point}")
@@ -135,4 +138,13 @@ def test_printed_commands_give_each_stage_the_seeded_experiment(scale, tmp_path,
                 assert args == (f"{run}/base",)
             assert exp == want, command
             checked.add(stage)
-    assert checked == {"train", "search", "finetune", "reference", "lam"}
+    assert checked >= {"train", "search", "finetune", "reference", "darc"}
+    assert "sss" in checked or not any("sss" in e.get("peers", {}).get("methods", []) for e in experiments.values())
+
+
+def test_snakemake_lint_is_clean():
+    """Every rule has a log, a conda environment (workflow/envs/darc.yaml) and no mixed functions."""
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0 and "Lints for" not in out and "in a good condition" in out, out[-3000:]

@@ -21,6 +21,7 @@ from torch import nn
 
 from darc.experiment import (
     RESULT,
+    _base_seed,
     _begin,
     _record,
     _write_result,
@@ -92,7 +93,8 @@ def _peer_result(exp: dict[str, Any], scale: str, data: Any, role: str, darc: di
     kept = kept_labels(json.loads(Path(arch_path).read_text()))
     return {
         **_record(exp, scale, data, role, threads=threads, lam=darc["lam"]),
-        "seed": exp.get("seed", 0), "role": role, "arch_cost": None, "matches": f"lam{darc['lam']:g}",
+        "seed": exp.get("seed", 0), "base_seed": darc.get("base_seed", exp.get("seed", 0)), "role": role,
+        "arch_cost": None, "matches": f"lam{darc['lam']:g}",
         "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
         "test_acc_before_finetune": None, "val_acc_before_finetune": None,
         "num_parameters": sum(p.numel() for p in model.parameters()),
@@ -220,6 +222,7 @@ def prune_to_match(
                              steps=int(cfg["steps"]), global_pruning=bool(cfg["global_pruning"]))
     save_pruned(pruned, out / "pruned")
     record = {**_record(exp, scale, data, "prune", lam=darc_result["lam"]), "match": match,
+              "base_seed": _base_seed(base_dir, exp),
               "darc_finetune": str(darc_finetune_dir), "importance": "GroupMagnitudeImportance(p=1)",
               "pruner": "torch_pruning.pruner.BasePruner", "seconds": time.perf_counter() - t0,
               **{k: cfg[k] for k in ("steps", "max_ratio", "global_pruning")}, **pruned.summary()}
@@ -241,7 +244,8 @@ def prune_finetune(
     res = fit(model, data, peer_recipe(exp), out, device=experiment_device(exp), progress=progress)
     result = {
         **_record(exp, scale, data, f"tp_{prune['match']}", threads=threads, lam=prune["lam"]),
-        "seed": exp.get("seed", 0), "role": f"tp_{prune['match']}", "arch_cost": None,
+        "seed": exp.get("seed", 0), "base_seed": prune.get("base_seed"), "role": f"tp_{prune['match']}",
+        "arch_cost": None,
         "matches": f"lam{prune['lam']:g}", "test_acc": res["metrics"].get("test_acc"),
         "val_acc": res["metrics"].get("val_acc"), "test_acc_before_finetune": None,
         "val_acc_before_finetune": None, "num_parameters": sum(p.numel() for p in model.parameters()),

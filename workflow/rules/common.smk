@@ -1,7 +1,9 @@
 # Shared helpers: the chosen scale, each experiment's merged config, seeds, and output paths.
 # Layout under runs/<scale>/<exp>/: latency_table.json; seed<S>/base; seed<S>/search/<point>;
-# seed<S>/finetune/<point> where <point> is lam<L> (a DARC search) or `reference` (the equal-budget
-# reference: the same pipeline with the penalty off and only the original candidates);
+# seed<S>/finetune/<point> where <point> is lam<L> (a DARC search), `reference` (the equal-budget
+# reference: the same pipeline with the penalty off and only the original candidates) or sss-lam<L> (the
+# SSS peer); the other peers of a chosen point lam<L>: seed<S>/random/lam<L>, seed<S>/scratch/lam<L>,
+# seed<S>/tp/<match>-lam<L>/{pruned,finetune};
 # operating_points.json (chosen on the first seed's validation accuracy); bench.csv; experiment.yaml (the
 # experiment the training jobs' `darc` commands read, with the seed given by the job's `seed` wildcard).
 import json
@@ -58,6 +60,21 @@ def seeds(name):
     return experiment_seeds(EXPERIMENTS[name])
 
 
+def shared_base(name):
+    return bool(EXPERIMENTS[name].get("shared_base"))
+
+
+def base_seeds(name):
+    """Seeds that train a base: the first one only where the experiment shares one base (`shared_base`)."""
+    return seeds(name)[:1] if shared_base(name) else seeds(name)
+
+
+def base_weights(wc):
+    """The base a job of seed `wc.seed` starts from: its own, or the first seed's where it is shared."""
+    seed = seeds(wc.exp)[0] if shared_base(wc.exp) else wc.seed
+    return f"{RUNS}/{wc.exp}/seed{seed}/base/model.pt"
+
+
 def seeded(wc):
     """The experiment of a job, with every seed derived from the job's `seed` wildcard."""
     return experiment_for_seed(EXPERIMENTS[wc.exp], int(wc.seed))
@@ -102,6 +119,63 @@ def point_finetunes(wc):
                          seed=others, lam=chosen_lams(wc))
 
 
+def peer_section(name):
+    return EXPERIMENTS[name].get("peers", {})
+
+
+def peer_seeds(name, key):
+    """The first `peers.<key>` seeds of the experiment (all where it is null or unset)."""
+    n = peer_section(name).get(key)
+    return seeds(name)[:n] if n else seeds(name)
+
+
+def sss_runs(wc):
+    """The SSS peer over the lambda grid at the first seed (if in `peers.methods`; needs no chosen point, so
+    it is scheduled from the start)."""
+    if "sss" not in peer_section(wc.exp).get("methods", []):
+        return []
+    return expand(f"{RUNS}/{wc.exp}/seed{seeds(wc.exp)[0]}/finetune/sss-lam{{lam}}/result.json", lam=lams(wc.exp))
+
+
+def peer_runs(wc):
+    """The peers of every chosen point (the experiment's `peers.methods`): random decisions, from scratch and
+    Torch-Pruning."""
+    methods = peer_section(wc.exp).get("methods", [])
+    first = seeds(wc.exp)[0]
+    chosen = chosen_lams(wc)
+    runs = []
+    if "random" in methods:
+        runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/random/lam{{lam}}/result.json",
+                       seed=peer_seeds(wc.exp, "random_seeds"), lam=chosen)
+    if "scratch" in methods:
+        runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/scratch/lam{{lam}}/result.json",
+                       seed=peer_seeds(wc.exp, "scratch_seeds"), lam=chosen)
+    if "torch_pruning" in methods:
+        matches = peer_section(wc.exp).get("prune", {}).get("match", ["latency", "params", "macs"])
+        runs += expand(f"{RUNS}/{wc.exp}/seed{first}/tp/{{match}}-lam{{lam}}/finetune/result.json", match=matches,
+                       lam=chosen)
+    return runs
+
+
+def search_point_options(point):
+    """`darc search` options of a point: `reference`, `lam<L>` (DARC) or `sss-lam<L>` (the SSS peer)."""
+    if point == "reference":
+        return "--reference"
+    method, _, lam = point.rpartition("lam")
+    return f"--method {method.rstrip('-') or 'darc'} --lam {lam}"
+
+
+def is_timing(wc):
+    """A latency match is timed: the job then has the machine to itself."""
+    return wc.match == "latency"
+
+
+def versioned_table(wc):
+    """The experiment's committed latency table (`search.latency_table`), if it names one."""
+    path = EXPERIMENTS[wc.exp].get("search", {}).get("latency_table")
+    return [path] if path else []
+
+
 EXPERIMENT_OUTPUTS = (
     expand(f"{RESULTS}/tables/{{exp}}.csv", exp=EXPERIMENTS)
     + expand(f"{RESULTS}/tables/{{exp}}_points.csv", exp=EXPERIMENTS)
@@ -116,4 +190,5 @@ wildcard_constraints:
     exp="|".join(EXPERIMENTS) or "none",
     seed=r"\d+",
     lam=r"[0-9.e+-]+",
-    point=r"lam[0-9.e+-]+|reference",
+    point=r"lam[0-9.e+-]+|reference|sss-lam[0-9.e+-]+",
+    match="latency|params|macs",

@@ -2,6 +2,8 @@ rule data_check:
     """Fail early, with the documented message, when an experiment's dataset is missing."""
     output:
         f"{RUNS}/{{exp}}/data.json",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/data.log",
     benchmark:
@@ -18,6 +20,8 @@ rule experiment_config:
     commands of the training jobs read, each with its own seed (`--set seed=<S>`)."""
     output:
         f"{RUNS}/{{exp}}/experiment.yaml",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/experiment_config.log",
     benchmark:

@@ -7,6 +7,8 @@ rule tradeoff_figure:
         png=report(f"{RESULTS}/figures/{{exp}}_tradeoff.png", caption="../report/tradeoff.rst",
                    category="Compression"),
         pdf=f"{RESULTS}/figures/{{exp}}_tradeoff.pdf",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/tradeoff_figure.log",
     benchmark:
@@ -25,6 +27,8 @@ rule gates_figure:
     output:
         png=report(f"{RESULTS}/figures/{{exp}}_gates.png", caption="../report/gates.rst", category="Compression"),
         pdf=f"{RESULTS}/figures/{{exp}}_gates.pdf",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/gates_figure.log",
     benchmark:
@@ -45,6 +49,8 @@ rule architecture_figure:
         png=report(f"{RESULTS}/figures/{{exp}}_architecture.png", caption="../report/architecture.rst",
                    category="Compression"),
         pdf=f"{RESULTS}/figures/{{exp}}_architecture.pdf",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/architecture_figure.log",
     benchmark:

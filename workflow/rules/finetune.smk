@@ -6,6 +6,8 @@ rule finetune:
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
         f"{RUNS}/{{exp}}/seed{{seed}}/finetune/{{point}}/result.json",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/seed{{seed}}/finetune_{{point}}.log",
     benchmark:

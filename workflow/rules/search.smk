@@ -1,9 +1,3 @@
-def versioned_table(wc):
-    """The experiment's committed latency table (`search.latency_table`), if it names one."""
-    path = EXPERIMENTS[wc.exp].get("search", {}).get("latency_table")
-    return [path] if path else []
-
-
 rule latency_table:
     """The latency lookup table of an experiment's candidates: the versioned table of the config, with any
     entry it lacks measured alone on the machine (timing jobs never share it)."""
@@ -12,6 +6,8 @@ rule latency_table:
         versioned=versioned_table,
     output:
         f"{RUNS}/{{exp}}/latency_table.json",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/latency_table.log",
     benchmark:
@@ -31,12 +27,14 @@ rule search:
     """Train weights and gates under the penalty at one lambda (or the equal-budget reference), then
     materialise; under torchrun on the experiment's GPUs where it runs on CUDA (costs measured by rank 0)."""
     input:
-        base=f"{RUNS}/{{exp}}/seed{{seed}}/base/model.pt",
+        base=base_weights,
         table=f"{RUNS}/{{exp}}/latency_table.json",
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
         result=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/result.json",
         gates=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/gates.jsonl",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/seed{{seed}}/search_{{point}}.log",
     benchmark:
@@ -47,7 +45,7 @@ rule search:
     params:
         darc=darc_command,
         scale=SCALE,
-        point=lambda wc: "--reference" if wc.point == "reference" else f"--lam {wc.point.removeprefix('lam')}",
+        point=lambda wc: search_point_options(wc.point),
         base=lambda wc, input: Path(input.base).parent,
         out=lambda wc, output: Path(output.result).parent,
     shell:
@@ -64,6 +62,8 @@ checkpoint select_points:
         reference=lambda wc: f"{RUNS}/{wc.exp}/seed{seeds(wc.exp)[0]}/finetune/reference/result.json",
     output:
         f"{RUNS}/{{exp}}/operating_points.json",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/select_points.log",
     benchmark:

@@ -3,7 +3,7 @@ rule experiment_table:
     operating point, mean +- std over seeds against the references; the paper's claims as reference columns."""
     input:
         bench=f"{RUNS}/{{exp}}/bench.csv",
-        bases=per_seed(f"{RUNS}/{{exp}}/seed{{seed}}/base/result.json"),
+        bases=lambda wc: expand(f"{RUNS}/{wc.exp}/seed{{seed}}/base/result.json", seed=base_seeds(wc.exp)),
         references=per_seed(f"{RUNS}/{{exp}}/seed{{seed}}/finetune/reference/result.json"),
         points=f"{RUNS}/{{exp}}/operating_points.json",
     output:
@@ -11,6 +11,8 @@ rule experiment_table:
                     category="Compression"),
         points=report(f"{RESULTS}/tables/{{exp}}_points.csv", caption="../report/points_table.rst",
                       category="Compression"),
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/experiment_table.log",
     benchmark:
@@ -29,6 +31,8 @@ rule summary:
         points=expand(f"{RESULTS}/tables/{{exp}}_points.csv", exp=EXPERIMENTS),
     output:
         f"{RESULTS}/tables/summary.md",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/logs/summary.log",
     benchmark:

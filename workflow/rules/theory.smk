@@ -36,6 +36,8 @@ rule theory_experiment:
     threads: 1
     benchmark:
         f"{BENCHMARKS}/theory_experiment/{{part}}.tsv"
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{THEORY_LOGS}/{{part}}.log",
     script:
@@ -52,6 +54,8 @@ rule theory_table:
         provenance=f"{THEORY_RESULTS}/tables/theory.provenance.json",
     benchmark:
         f"{BENCHMARKS}/theory_table/all.tsv"
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{THEORY_LOGS}/table.log",
     script:
@@ -70,6 +74,8 @@ rule theory_figure_linear:
         figure="linear",
     benchmark:
         f"{BENCHMARKS}/theory_figure_linear/all.tsv"
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{THEORY_LOGS}/figure_linear.log",
     script:
@@ -87,6 +93,8 @@ rule theory_figure_hidden:
         figure="hidden",
     benchmark:
         f"{BENCHMARKS}/theory_figure_hidden/all.tsv"
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{THEORY_LOGS}/figure_hidden.log",
     script:
@@ -104,6 +112,8 @@ rule theory_figure_gap:
         figure="gap",
     benchmark:
         f"{BENCHMARKS}/theory_figure_gap/all.tsv"
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{THEORY_LOGS}/figure_gap.log",
     script:
@@ -121,6 +131,8 @@ rule theory_figure_tightness:
         figure="tightness",
     benchmark:
         f"{BENCHMARKS}/theory_figure_tightness/all.tsv"
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{THEORY_LOGS}/figure_tightness.log",
     script:
@@ -138,6 +150,8 @@ rule theory_figure_rates:
         figure="rates",
     benchmark:
         f"{BENCHMARKS}/theory_figure_rates/all.tsv"
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{THEORY_LOGS}/figure_rates.log",
     script:
@@ -158,6 +172,8 @@ rule theory_notebook:
     threads: 1
     benchmark:
         f"{BENCHMARKS}/theory_notebook/{{nb}}.tsv"
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{THEORY_LOGS}/notebook_{{nb}}.log",
     script:

@@ -6,6 +6,8 @@ rule rule_times:
         THEORY_OUTPUTS,
     output:
         f"{RESULTS}/tables/rule_times.csv",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/logs/rule_times.log",
     params:

@@ -7,6 +7,8 @@ rule train_base:
     output:
         result=f"{RUNS}/{{exp}}/seed{{seed}}/base/result.json",
         weights=f"{RUNS}/{{exp}}/seed{{seed}}/base/model.pt",
+    conda:
+        "../envs/darc.yaml"
     log:
         f"{RUNS}/{{exp}}/logs/seed{{seed}}/train_base.log",
     benchmark:
