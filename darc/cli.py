@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from darc.config import ConfigError, load_experiment
+from darc.config import SCALES, ConfigError, load_experiment
 
 
 def _penalty_weight(text: str) -> float:
@@ -127,7 +127,7 @@ def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
     p.add_argument("--config", required=True, help="experiment YAML (or workflow config with --experiment)")
     p.add_argument("--experiment", default=None, help="key under 'experiments:' in a workflow config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.epochs=2")
-    p.add_argument("--scale", default="default", choices=["smoke", "default", "paper"])
+    p.add_argument("--scale", default="default", choices=list(SCALES))
     if out:
         p.add_argument("--out", required=True, help="output directory")
 
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="experiment config, with --base and --finetuned")
     p.add_argument("--experiment", default=None)
     p.add_argument("--set", action="append", default=[])
-    p.add_argument("--scale", default="default", choices=["smoke", "default", "paper"])
+    p.add_argument("--scale", default="default", choices=list(SCALES))
     p.add_argument("--base", help="base run directory (with --finetuned)")
     p.add_argument("--finetuned", nargs="*", help="fine-tune run directories to compare with the base")
     p.set_defaults(func=cmd_bench)

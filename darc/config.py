@@ -91,6 +91,9 @@ def experiment_at_scale(raw: dict[str, Any], scale: str, name: str = "experiment
     return validate_experiment(deep_merge(raw, scales.get(scale)), name=f"{name} (scale {scale})")
 
 
+#: The workflow's scales (`--config scale=...`, `darc --scale`): every experiment may override per scale.
+SCALES = ("smoke", "default", "extended", "paper")
+
 #: Where the seeds an experiment uses live; :func:`experiment_for_seed` sets all of them from one number.
 SEED_KEYS: tuple[tuple[str, ...], ...] = (
     ("seed",), ("train", "seed"), ("search", "train", "seed"), ("finetune", "seed"),

@@ -34,7 +34,8 @@ def test_workflow_conda_env_matches_environment_yml():
     def deps(path):
         env = yaml.safe_load((ROOT / path).read_text())
         pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-        return [d for d in env["dependencies"] if isinstance(d, str)], _pins(pip), [p for p in pip if p.startswith("-e ")]
+        local = [p for p in pip if p.startswith("-e ")]
+        return [d for d in env["dependencies"] if isinstance(d, str)], _pins(pip), local
 
     top, rules = deps("environment.yml"), deps("workflow/envs/darc.yaml")
     assert rules[:2] == top[:2]

@@ -80,7 +80,7 @@ def test_random_decisions_peer_copies_counts_and_gets_darcs_budget(darc_run, tmp
     assert _is_plain(model)
     assert model(torch.zeros(2, 3, 8, 8)).shape[0] == 2
     log = [json.loads(line) for line in (tmp_path / "random" / "log.jsonl").read_text().splitlines()]
-    assert max(r["epoch"] for r in log) == stages.darc_epochs_after_base(exp) == 2  # epochs count from 1
+    assert max(r["epoch"] for r in log) == stages.peer_recipe(exp, 224).epochs == 2  # epochs count from 1
 
 
 def test_scratch_peer_has_darcs_architecture_and_fresh_weights(darc_run, tmp_path):
@@ -90,12 +90,21 @@ def test_scratch_peer_has_darcs_architecture_and_fresh_weights(darc_run, tmp_pat
     darc_arch = json.loads((out / "search" / "materialized" / "architecture.json").read_text())
     assert architecture_decisions(json.loads(Path_(res["architecture"]).read_text())) == \
         architecture_decisions(darc_arch)
-    assert stages.scratch_recipe(exp).epochs == 1 + 2
+    assert stages.scratch_recipe(exp, 224).epochs == 1 + 2
     fresh = stages.reinitialised(darc_arch, seed=0)
     searched = E.load_finetuned(tmp_path / "scratch")  # trained from scratch, readable as a fine-tune
     assert _is_plain(searched)
     darc_weights = torch.load(out / "search" / "materialized" / "weights.pt", weights_only=True)
     assert any(not torch.equal(v, darc_weights[k]) for k, v in fresh.state_dict().items() if v.is_floating_point())
+
+
+def test_peer_budgets_count_images_so_capped_epochs_count_for_what_they_saw():
+    exp = {**EXP, "search": {**EXP["search"], "warmup_epochs": 1,
+                             "train": {**EXP["search"]["train"], "max_steps_per_epoch": 2}},
+           "finetune": {**EXP["finetune"], "epochs": 2, "max_steps_per_epoch": 3}}
+    assert stages.darc_images_after_base(exp, 1000) == 2 * 2 * 32 + 2 * 3 * 32  # 320 images
+    assert stages.peer_recipe(exp, 1000).epochs == 4  # 3 x 32 per fine-tune epoch: 320 / 96, rounded up
+    assert stages.scratch_recipe(exp, 1000).epochs == 1 + 1  # a base epoch sees 992 images
 
 
 def test_darc_search_dir_is_required(darc_run, tmp_path):

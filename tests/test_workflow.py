@@ -43,7 +43,7 @@ def shell_commands(out, rule):
     return commands
 
 
-@pytest.mark.parametrize("scale", ["smoke", "default", "paper"])
+@pytest.mark.parametrize("scale", ["smoke", "default", "extended", "paper"])
 def test_workflow_dry_run_has_every_rule(scale):
     out = dry_run(scale)
     for rule in RULES:
@@ -52,7 +52,7 @@ def test_workflow_dry_run_has_every_rule(scale):
     assert f"{results}tables/summary.md" in out and f"{results}tables/theory.csv" in out
 
 
-@pytest.mark.parametrize("scale", ["smoke", "default", "paper"])
+@pytest.mark.parametrize("scale", ["smoke", "default", "extended", "paper"])
 def test_training_jobs_launch_the_cli_under_torchrun_only_on_gpus(scale):
     """CPU scales: one process, `python -m darc.cli`; paper scale (device: cuda): torchrun with the rule's GPUs."""
     out = dry_run(scale)
@@ -81,7 +81,7 @@ def test_gpu_resources_set_the_torchrun_process_count():
     assert commands and all("torchrun --standalone --nproc_per_node=4 -m darc.cli train" in c for c in commands)
 
 
-@pytest.mark.parametrize("scale", ["smoke", "default", "paper"])
+@pytest.mark.parametrize("scale", ["smoke", "default", "extended", "paper"])
 def test_printed_commands_give_each_stage_the_seeded_experiment(scale, tmp_path, monkeypatch):
     """Run the CLI on the printed arguments (stages replaced by recorders): each stage gets the workflow's
     experiment with every seed from the job's seed wildcard, the search the experiment's latency table, the

@@ -1,4 +1,4 @@
-"""The ``theory:`` section of the workflow config, resolved for a scale (smoke, default, paper)."""
+"""The ``theory:`` section of the workflow config, resolved for a scale (smoke, default, extended, paper)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-SCALES = ("smoke", "default", "paper")
+SCALES = ("smoke", "default", "extended", "paper")
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "theory.yaml"
 
 

@@ -4,7 +4,9 @@
 Every peer gets the training DARC got after the base: the random-decision network and the pruned
 networks are fine-tuned for DARC's search plus fine-tune epochs (the fine-tune recipe, :func:`peer_recipe`);
 the from-scratch network is trained with the base recipe for the base's epochs plus those
-(:func:`scratch_recipe`). The SSS peer is a search method (:data:`darc.experiment.SEARCH_METHODS`).
+(:func:`scratch_recipe`); budgets are counted in training images, so a capped epoch
+(``max_steps_per_epoch``) counts for what it saw. The SSS peer is a search method
+(:data:`darc.experiment.SEARCH_METHODS`).
 """
 
 from __future__ import annotations
@@ -55,29 +57,44 @@ from darc.search import _calibration_batch, finetune, kept_labels, slot_decision
 from darc.train import WEIGHTS, TrainConfig, fit
 
 
-def _epochs(section: dict[str, Any]) -> int:
-    return int(section.get("epochs", 0))
+def _section(exp: dict[str, Any], *path: str) -> TrainConfig:
+    node: Any = exp
+    for key in path:
+        node = node.get(key, {})
+    return TrainConfig.from_dict(node or exp.get("train", {}))
 
 
-def darc_epochs_after_base(exp: dict[str, Any]) -> int:
-    """Epochs a DARC network trains after the base: search warm-up, search and fine-tune."""
-    search = exp.get("search", {})
-    return int(search.get("warmup_epochs", 0)) + _epochs(search.get("train", exp.get("train", {}))) + _epochs(
-        exp.get("finetune", exp.get("train", {})))
+def images_per_epoch(cfg: TrainConfig, n_train: int) -> int:
+    """Training images one epoch of ``cfg`` sees on ``n_train`` images (its ``max_steps_per_epoch`` cap)."""
+    steps = max(1, n_train // cfg.batch_size)
+    return min(steps, cfg.max_steps_per_epoch or steps) * cfg.batch_size
 
 
-def peer_recipe(exp: dict[str, Any]) -> TrainConfig:
-    """The recipe a peer derived from the trained base gets: the fine-tune recipe for DARC's search plus
-    fine-tune epochs (equal training budget after the base)."""
-    cfg = TrainConfig.from_dict(exp.get("finetune", exp.get("train", {})))
-    return replace(cfg, epochs=darc_epochs_after_base(exp))
+def darc_images_after_base(exp: dict[str, Any], n_train: int) -> int:
+    """Training images a DARC network sees after the base: search warm-up, search and fine-tune."""
+    search = _section(exp, "search", "train")
+    epochs = int(exp.get("search", {}).get("warmup_epochs", 0)) + search.epochs
+    return epochs * images_per_epoch(search, n_train) + _section(exp, "finetune").epochs * images_per_epoch(
+        _section(exp, "finetune"), n_train)
 
 
-def scratch_recipe(exp: dict[str, Any]) -> TrainConfig:
-    """The recipe of DARC's architecture trained from scratch: the base recipe for the base's epochs plus
-    DARC's search and fine-tune epochs."""
-    cfg = TrainConfig.from_dict(exp.get("train", {}))
-    return replace(cfg, epochs=cfg.epochs + darc_epochs_after_base(exp))
+def _epochs_for(images: int, cfg: TrainConfig, n_train: int) -> int:
+    """Whole epochs of ``cfg`` that see at least ``images`` images (rounded up: the peer never gets less)."""
+    return -(-images // images_per_epoch(cfg, n_train))
+
+
+def peer_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
+    """The recipe a peer derived from the trained base gets: the fine-tune recipe for as many images as
+    DARC's search plus fine-tune saw (equal training budget after the base; whole epochs, rounded up)."""
+    cfg = _section(exp, "finetune")
+    return replace(cfg, epochs=_epochs_for(darc_images_after_base(exp, n_train), cfg, n_train))
+
+
+def scratch_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
+    """The recipe of DARC's architecture trained from scratch: the base recipe for the base's epochs plus as
+    many images as DARC's search and fine-tune saw (whole epochs, rounded up)."""
+    cfg = _section(exp, "train")
+    return replace(cfg, epochs=cfg.epochs + _epochs_for(darc_images_after_base(exp, n_train), cfg, n_train))
 
 
 def _darc_search(search_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -125,8 +142,8 @@ def random_decisions(
     plain, record = materialize_decisions(gated, drawn)
     record["peer"] = {"method": "random", "darc_search": str(darc_search_dir), "counts": decision_counts(drawn)}
     arch_path, weights_path = save_materialized(plain, record, out / "materialized")
-    model, res = finetune(arch_path, weights_path, data, peer_recipe(exp), out, device=experiment_device(exp),
-                          progress=progress)
+    model, res = finetune(arch_path, weights_path, data, peer_recipe(exp, len(data.train)), out,
+                          device=experiment_device(exp), progress=progress)
     result = _peer_result(exp, scale, data, "random", darc, res, model, arch_path, out, threads,
                           darc_counts=decision_counts(wanted))
     _write_result(result, out / RESULT)
@@ -148,7 +165,7 @@ def from_scratch(
     arch_path = atomic_write_json({**arch, "peer": {"method": "scratch", "darc_search": str(darc_search_dir)}},
                                   out / "architecture.json")
     t0 = time.perf_counter()
-    res = fit(model, data, scratch_recipe(exp), out, device=experiment_device(exp), progress=progress)
+    res = fit(model, data, scratch_recipe(exp, len(data.train)), out, device=experiment_device(exp), progress=progress)
     result = _peer_result(exp, scale, data, "scratch", darc, res, model, arch_path, out, threads,
                           seconds_this_call=time.perf_counter() - t0)
     _write_result(result, out / RESULT)
@@ -241,7 +258,7 @@ def prune_finetune(
     prune = json.loads((Path(prune_dir) / "prune.json").read_text())
     data = load_data(exp)
     model = load_pruned_dir(lambda: base_model(exp, data), Path(prune_dir) / "pruned")
-    res = fit(model, data, peer_recipe(exp), out, device=experiment_device(exp), progress=progress)
+    res = fit(model, data, peer_recipe(exp, len(data.train)), out, device=experiment_device(exp), progress=progress)
     result = {
         **_record(exp, scale, data, f"tp_{prune['match']}", threads=threads, lam=prune["lam"]),
         "seed": exp.get("seed", 0), "base_seed": prune.get("base_seed"), "role": f"tp_{prune['match']}",
