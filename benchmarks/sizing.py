@@ -8,6 +8,9 @@ its validation and test accuracy with the first seed's reference of a finished d
 
     python benchmarks/sizing.py --out benchmarks/measured/DATE-sizing [--runs runs/default] [--workers 2]
 
+``--train-only`` trains the long networks first (before or without a default run); a later call without it
+finds them finished under ``--work`` and only compares.
+
 Writes ``<out>/sizing.json`` (rows plus the environment) and ``<out>/sizing.md``; the long runs are kept
 (resumable) under ``--work`` (default ``runs/sizing``).
 """
@@ -55,6 +58,8 @@ def main() -> None:
     ap.add_argument("--work", default="runs/sizing")
     ap.add_argument("--config", default="config/config.yaml")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--train-only", action="store_true",
+                    help="train the 2x-as-long networks (resumable) without a finished default run; compare later")
     args = ap.parse_args()
 
     from darc.bench.env import bench_environment
@@ -69,13 +74,17 @@ def main() -> None:
         seed = experiment_seeds(exp)[0]
         exp = experiment_for_seed(exp, seed)
         ref_path = Path(args.runs) / name / f"seed{seed}" / "finetune" / "reference" / "result.json"
-        if not ref_path.exists():
+        if not ref_path.exists() and not args.train_only:
             raise SystemExit(f"no reference at {ref_path}: run the default workflow first (make reproduce)")
-        references[name] = json.loads(ref_path.read_text())
+        if ref_path.exists():
+            references[name] = json.loads(ref_path.read_text())
         long = twice_as_long(exp, len(load_data(exp).train))
         jobs.append({"name": name, "exp": long, "out": str(Path(args.work) / name)})
     with mp.get_context("spawn").Pool(min(args.workers, len(jobs))) as pool:
         rows = pool.map(_run, jobs)
+    if args.train_only:
+        print(json.dumps(rows, indent=1))
+        return
     lines = ["| experiment | model | reference val / test % | 2x as long (epochs) val / test % | gap (test) |",
              "|---|---|---|---|---|"]
     for row in rows:

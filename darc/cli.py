@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from darc.config import SCALES, ConfigError, load_experiment
+from darc.config import GRID_SEARCH_PEERS, SCALES, ConfigError, load_experiment
 
 
 def _penalty_weight(text: str) -> float:
@@ -74,7 +74,9 @@ def cmd_peer(args: argparse.Namespace) -> dict:
                                                   progress=args.progress, **kw),
         "scratch": lambda: stages.from_scratch(exp, *_need(args, "search_dir"), args.out, progress=args.progress,
                                                **kw),
-        "prune": lambda: stages.prune_to_match(exp, *_need(args, "base", "finetune_dir", "match"), args.out, **kw),
+        "bn-sparsity": lambda: stages.bn_sparsity(exp, *_need(args, "base"), args.out, progress=args.progress, **kw),
+        "prune": lambda: stages.prune_to_match(exp, *_need(args, "base", "finetune_dir", "match"), args.out,
+                                               pruner=args.pruner, **kw),
         "prune-finetune": lambda: stages.prune_finetune(exp, *_need(args, "prune_dir"), args.out,
                                                         progress=args.progress, **kw),
     }
@@ -150,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=_penalty_weight, help="penalty weight lambda (>= 0)")
     p.add_argument("--reference", action="store_true",
                    help="the equal-budget reference instead: same pipeline, penalty off, only the originals")
-    p.add_argument("--method", default="darc", choices=["darc", "sss"],
-                   help="darc, or the SSS peer (uniform cost per slot, only the originals)")
+    p.add_argument("--method", default="darc", choices=["darc", *GRID_SEARCH_PEERS],
+                   help="darc, or a peer: sss (uniform cost per slot, only the originals), darc_uniform (DARC's "
+                        "candidates at uniform cost), darc_params / darc_macs (DARC with that cost model)")
     p.add_argument("--base", required=True, help="the base run directory (holds model.pt)")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("finetune", help="fine-tune a materialised network without penalty")
@@ -160,14 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search-dir", required=True)
     p.set_defaults(func=cmd_finetune)
     p = sub.add_parser("peer", help="a peer of one DARC point: random decisions with its counts, its architecture "
-                       "from scratch, or Torch-Pruning matched to it (prune, then prune-finetune)")
+                       "from scratch, or Torch-Pruning matched to it (prune, then prune-finetune; for network "
+                       "slimming bn-sparsity first, then prune --pruner bn_scale)")
     _common(p)
     _progress(p)
-    p.add_argument("method", choices=["random", "scratch", "prune", "prune-finetune"])
+    p.add_argument("method", choices=["random", "scratch", "bn-sparsity", "prune", "prune-finetune"])
     p.add_argument("--search-dir", help="random, scratch: the DARC search run whose decisions / architecture it copies")
-    p.add_argument("--base", help="random, prune: the base run directory (the network decisions / pruning start from)")
+    p.add_argument("--base", help="random, bn-sparsity, prune: the base run directory (the network decisions, the "
+                   "sparsity phase or pruning start from; for --pruner bn_scale the bn-sparsity output)")
     p.add_argument("--finetune-dir", help="prune: the fine-tuned DARC run it is matched to")
     p.add_argument("--match", choices=["latency", "params", "macs"], help="prune: what it is matched on")
+    p.add_argument("--pruner", choices=["group_l1", "bn_scale"], default="group_l1",
+                   help="prune: group L1 magnitude, or BN-scale network slimming (after bn-sparsity)")
     p.add_argument("--prune-dir", help="prune-finetune: the output of darc peer prune")
     p.set_defaults(func=cmd_peer)
     p = sub.add_parser("budget", help="find lambda for a target ratio by bisection (config key 'budget')")

@@ -94,6 +94,10 @@ def experiment_at_scale(raw: dict[str, Any], scale: str, name: str = "experiment
 #: The workflow's scales (`--config scale=...`, `darc --scale`): every experiment may override per scale.
 SCALES = ("smoke", "default", "extended", "paper")
 
+#: Search methods run as peers over the lambda grid at the first seed (workflow point ``<method>-lam<L>``;
+#: :data:`darc.experiment.SEARCH_METHODS`): SSS, and DARC at uniform cost or with the params / MACs cost model.
+GRID_SEARCH_PEERS: tuple[str, ...] = ("sss", "darc_uniform", "darc_params", "darc_macs")
+
 #: Where the seeds an experiment uses live; :func:`experiment_for_seed` sets all of them from one number.
 SEED_KEYS: tuple[tuple[str, ...], ...] = (
     ("seed",), ("train", "seed"), ("search", "train", "seed"), ("finetune", "seed"),

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,21 @@ def _sparse_structure_selection(cfg: SearchConfig) -> None:
     cfg.candidates, cfg.cost_model, cfg.latency_table = ["original"], "uniform", None
 
 
+def _cost_model_ablation(model: str) -> Callable[[SearchConfig], None]:
+    def apply(cfg: SearchConfig) -> None:
+        cfg.cost_model, cfg.latency_table = model, None
+
+    return apply
+
+
+#: Ablations of DARC's cost weighting (peers, ``extended`` scale): the same candidates and search, each slot's
+#: cost from another model. ``darc_uniform``: every slot costs the same (what cost weighting buys);
+#: ``darc_params`` / ``darc_macs``: parameter bytes / MACs instead of measured latency (what the cost model
+#: buys). The grid peers run by the workflow are :data:`darc.config.GRID_SEARCH_PEERS`.
+for _name, _model in (("darc_uniform", "uniform"), ("darc_params", "params"), ("darc_macs", "macs")):
+    SEARCH_METHODS.register(_name)(_cost_model_ablation(_model))
+
+
 def _base_seed(base_dir: str | Path, exp: dict[str, Any]) -> int:
     """The seed of the base a run started from (its ``result.json``; else the run's own seed)."""
     path = Path(base_dir) / RESULT
@@ -151,7 +167,7 @@ def _base_seed(base_dir: str | Path, exp: dict[str, Any]) -> int:
 
 def search_config(exp: dict[str, Any], lam: float, *, method: str = "darc") -> SearchConfig:
     """The :class:`SearchConfig` of one lambda of the experiment, as the search ``method`` runs it
-    (:data:`SEARCH_METHODS`: ``darc``, ``reference`` or ``sss``)."""
+    (:data:`SEARCH_METHODS`: ``darc``, ``reference``, or a grid peer of :data:`darc.config.GRID_SEARCH_PEERS`)."""
     section = {k: v for k, v in exp.get("search", {}).items() if k not in ("lams", "train")}
     train = TrainConfig.from_dict(exp.get("search", {}).get("train", exp.get("train", {})))
     cost_threads = exp.get("bench", {}).get("threads") or exp.get("threads")
@@ -190,7 +206,7 @@ def search(
 ) -> dict:
     """Search from the trained base in ``base_dir``; materialised net in ``out_dir/materialized``.
 
-    ``method``: ``darc``, the equal-budget ``reference`` or the ``sss`` peer (:data:`SEARCH_METHODS`).
+    ``method``: ``darc``, the equal-budget ``reference`` or a grid peer (:data:`SEARCH_METHODS`).
     """
     _begin(exp)
     threads = set_threads(exp)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from darc.config import GRID_SEARCH_PEERS
 from darc.io import atomic_write_json, atomic_write_text
 from darc.paper import PAPER_CLAIMS
 from darc.selection import DEFAULT_POINTS, compare_means, mean_std, select_points
@@ -38,11 +39,35 @@ def select_operating_points(finetune_results: Sequence[str | Path], reference_re
                          "`validation` (images held out of training)")
     points = exp.get("selection", {}).get("points") or DEFAULT_POINTS
     chosen = select_points(runs, reference["val_acc"], points)
-    record = {"points": chosen, "max_val_drop": dict(points), "reference_val_acc": reference["val_acc"],
+    by_lam = {float(r["lam"]): r for r in runs}
+    record = {"points": chosen, "changes_base": {name: None if lam is None else _changes_base(by_lam[float(lam)])
+                                                 for name, lam in chosen.items()},
+              "max_val_drop": dict(points), "reference_val_acc": reference["val_acc"],
               "seed": reference.get("seed"), "selected_on": "val_acc", "cheapest_by": "arch_cost",
               "candidates": [{k: r.get(k) for k in ("lam", "val_acc", "arch_cost")} for r in runs]}
     atomic_write_json(record, out_json)
     return record
+
+
+def _changes_base(result: dict[str, Any]) -> bool:
+    """Whether a fine-tuned DARC run's architecture differs from the base's (``True`` when the run names no
+    architecture file: then nothing says it is the base's)."""
+    from darc.peers.decisions import keeps_base_architecture
+
+    arch = result.get("architecture")
+    if not arch or not Path(arch).exists():
+        return True
+    return not keeps_base_architecture(_read_json(arch))
+
+
+def points_with_peers(points_json: str | Path, exp: dict[str, Any]) -> list[float]:
+    """The chosen lambdas the matched peers (random, scratch, Torch-Pruning) run at: every one whose
+    architecture differs from the base's, or every one with ``peers.at_unchanged_points``."""
+    record = _read_json(points_json)
+    every = bool(exp.get("peers", {}).get("at_unchanged_points", False))
+    changes = record.get("changes_base", {})
+    return sorted({float(lam) for name, lam in record["points"].items()
+                   if lam is not None and (every or changes.get(name, True))})
 
 
 def _result_row(result: dict[str, Any], role: str) -> dict[str, Any]:
@@ -67,7 +92,10 @@ def experiment_tables(bench_csv: str | Path, base_results: Sequence[str | Path],
     :func:`darc.selection.compare_means`, with every peer beside the point it is matched to, ``batch``
     being the protocol's batch size); the paper's claims as ``paper_*`` reference columns."""
     bench = pd.read_csv(bench_csv)
-    chosen = _read_json(points_json)["points"]
+    record = _read_json(points_json)
+    chosen = record["points"]
+    unchanged = {float(chosen[name]) for name, changes in record.get("changes_base", {}).items()
+                 if changes is False and chosen.get(name) is not None}
     names = _point_names(chosen)
     extra = pd.DataFrame([_result_row(_read_json(p), "base") for p in base_results]
                          + [_result_row(_read_json(p), "reference") for p in reference_results])
@@ -94,7 +122,7 @@ def experiment_tables(bench_csv: str | Path, base_results: Sequence[str | Path],
     runs = runs[[c for c in front if c in runs.columns] + [c for c in runs.columns if c not in front]]
     atomic_write_text(runs.to_csv(index=False), out_runs)
 
-    points = operating_point_table(runs, chosen, batch=batch)
+    points = operating_point_table(runs, chosen, batch=batch, unchanged=unchanged)
     for key, value in {**claims, **prov}.items():
         points[key] = value
     atomic_write_text(points.to_csv(index=False), out_points)
@@ -110,14 +138,22 @@ SLOT_DECISION_COLUMNS = ("slots_kept", "slots_replaced", "slots_mixed", "slots_d
 #: Display names of the ``role`` column (the table's ``method`` column).
 METHOD_NAMES = {
     "base": "raw base", "reference": "equal-budget reference", "darc": "DARC", "sss": "SSS (uniform cost)",
+    "darc_uniform": "DARC at uniform cost", "darc_params": "DARC, params cost model",
+    "darc_macs": "DARC, MACs cost model",
     "random": "random decisions", "scratch": "DARC architecture from scratch",
     "tp_latency": "Torch-Pruning, matched latency", "tp_params": "Torch-Pruning, matched param. bytes",
     "tp_macs": "Torch-Pruning, matched MACs",
+    "tpbn_latency": "Torch-Pruning BN-scale, matched latency",
+    "tpbn_params": "Torch-Pruning BN-scale, matched param. bytes", "tpbn_macs": "Torch-Pruning BN-scale, matched MACs",
 }
 #: Peers built for one DARC point (their ``lam`` is the point's): compared with it at that point.
-MATCHED_PEERS = ("random", "scratch", "tp_latency", "tp_params", "tp_macs")
+MATCHED_PEERS = ("random", "scratch", "tp_latency", "tp_params", "tp_macs", "tpbn_latency", "tpbn_params",
+                 "tpbn_macs")
 #: Peers with a lambda grid of their own: the grid run nearest the point's measured speed-up is compared.
-GRID_PEERS = ("sss",)
+GRID_PEERS = GRID_SEARCH_PEERS
+#: Line styles of the grid peers in the trade-off figure.
+GRID_STYLES = {"sss": ("^:", "C7"), "darc_uniform": ("s--", "C8"), "darc_params": ("<-.", "C9"),
+               "darc_macs": (">-.", "C3")}
 
 
 def _nearest_grid_run(runs: pd.DataFrame, role: str, speed_col: str, target: float | None) -> pd.DataFrame:
@@ -131,11 +167,18 @@ def _nearest_grid_run(runs: pd.DataFrame, role: str, speed_col: str, target: flo
     return order.sort_values(["_gap", "_val"], kind="stable").iloc[:1].drop(columns=["_gap", "_val"])
 
 
-def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *, batch: int = 1) -> pd.DataFrame:
+#: The ``peers`` note of a point whose architecture is the base's and whose matched peers were not run.
+PEERS_SKIPPED = "matched peers not run: the point keeps the base's architecture"
+
+
+def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *, batch: int = 1,
+                          unchanged: set[float] = frozenset()) -> pd.DataFrame:
     """Mean +- std over seeds of the raw base, the equal-budget reference, each operating point and every
     peer beside the point it is matched to (random decisions, from scratch and Torch-Pruning built for the
     point; SSS's grid run nearest the point's measured batch-``batch`` speed-up), with the change of test
-    accuracy against the reference, the base and (peers) the DARC point: mean, noise threshold, verdict."""
+    accuracy against the reference, the base and (peers) the DARC point: mean, noise threshold, verdict.
+    A point in ``unchanged`` (lambdas whose architecture is the base's) without matched peers says why in
+    its ``peers`` column."""
     measured = [c for c in runs.columns if (c.startswith("speedup_b") and not c.endswith("_iqr"))
                 or c in ("param_reduction", "macs_ratio", "kept_slots", *SLOT_DECISION_COLUMNS)
                 or c.startswith("peak_mem_reduction_b")]
@@ -184,6 +227,9 @@ def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *
                 row[f"verdict_vs_{against}"] = cmp["verdict"]
         if role not in ("base", "reference") and not frame.empty:
             row["kept"] = frame.sort_values("seed").iloc[0].get("kept")
+        if role == "darc" and lam is not None and float(lam) in unchanged and not runs[
+                runs.role.isin(MATCHED_PEERS) & (runs["lam"] == lam)].shape[0]:
+            row["peers"] = PEERS_SKIPPED
         for col in ("match_target", "match_measured", "match_reached"):
             if col in frame and not frame.empty:
                 row[col] = frame[col].iloc[0]
@@ -236,6 +282,10 @@ def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[
                      _pm(row.get("param_reduction_mean"), None) + "x",
                      " / ".join(_pm(row.get(f"{c}_mean"), None, digits=1) for c in SLOT_DECISION_COLUMNS)]
             lines.append("| " + " | ".join(cells) + " |")
+        skipped = points[points["peers"].notna()] if "peers" in points.columns else points.iloc[0:0]
+        for _, row in skipped.drop_duplicates("lam").iterrows():
+            lines.append(f"\nAt lambda {row['lam']:g} ({row['point']}): {row['peers']} (each would be the base "
+                         "architecture retrained; `peers.at_unchanged_points: true` runs them).")
         grid = runs[(runs.role == "darc") & (runs["seed"] == runs["seed"].min())].sort_values("lam")
         cols = ["lam", "point", "val_acc", "test_acc", "acc_change_vs_reference", "arch_cost",
                 *SLOT_DECISION_COLUMNS, "replaced_by", *speed, "param_reduction", "macs_ratio"]
@@ -293,7 +343,8 @@ def _meta(frame: pd.DataFrame) -> dict[str, str]:
 
 
 #: Markers of the peers in the trade-off figure.
-PEER_MARKERS = {"random": "v", "scratch": "D", "tp_latency": "P", "tp_params": "X", "tp_macs": "*"}
+PEER_MARKERS = {"random": "v", "scratch": "D", "tp_latency": "P", "tp_params": "X", "tp_macs": "*",
+                "tpbn_latency": "p", "tpbn_params": "h", "tpbn_macs": "8"}
 
 
 def _peer_series(ax: Any, runs: pd.DataFrame, col: str) -> None:
@@ -303,7 +354,8 @@ def _peer_series(ax: Any, runs: pd.DataFrame, col: str) -> None:
         grid = runs[runs.role == role]
         grid = grid[grid["seed"] == grid["seed"].min()].sort_values("lam")
         if len(grid):
-            ax.plot(grid[col], 100 * grid["test_acc"], "^:", ms=4, color="C7",
+            style, color = GRID_STYLES.get(role, ("^:", "C7"))
+            ax.plot(grid[col], 100 * grid["test_acc"], style, ms=4, color=color,
                     label=f"{METHOD_NAMES[role]} grid (seed {int(grid['seed'].min())})")
     for i, (role, marker) in enumerate(PEER_MARKERS.items()):
         peers = runs[runs.role == role]

@@ -13,8 +13,19 @@ from darc import experiment as E
 from darc.config import experiment_for_seed
 from darc.gates import CandidateRef, GatedSlot
 from darc.peers import stages
-from darc.peers.decisions import architecture_decisions, decision_counts, draw_random_decisions
-from darc.reporting import experiment_tables
+from darc.peers.decisions import (
+    architecture_decisions,
+    decision_counts,
+    draw_random_decisions,
+    keeps_base_architecture,
+)
+from darc.reporting import (
+    PEERS_SKIPPED,
+    experiment_tables,
+    points_with_peers,
+    select_operating_points,
+    summary_markdown,
+)
 
 EXP = {
     "dataset": "synthetic", "model": "wrn10_2", "threads": 1, "validation": 32, "seeds": [0, 1],
@@ -143,6 +154,50 @@ def test_points_table_puts_each_peer_beside_its_point(tmp_path):
     assert at.loc["random", "change_vs_darc"] == pytest.approx(0.805 - 0.8425)
 
 
+def test_matched_peers_skip_points_that_keep_the_base_architecture(darc_run, tmp_path):
+    exp, out = darc_run
+    E.search(exp, 0.0, out / "base", tmp_path / "ref", progress=False, method="reference")
+    darc_arch = out / "search" / "materialized" / "architecture.json"
+    same_arch = tmp_path / "ref" / "materialized" / "architecture.json"
+    assert not keeps_base_architecture(json.loads(darc_arch.read_text()))  # lambda 3 changes some slots
+    assert keeps_base_architecture(json.loads(same_arch.read_text()))  # only originals
+    runs = []
+    for lam, acc, cost, arch in [(0.1, 0.85, 1.0, same_arch), (3.0, 0.845, 0.5, darc_arch)]:
+        runs.append(tmp_path / f"ft{lam}.json")
+        runs[-1].write_text(json.dumps({"lam": lam, "val_acc": acc, "arch_cost": cost, "architecture": str(arch)}))
+    ref = tmp_path / "reference.json"
+    ref.write_text(json.dumps({"lam": 0.0, "val_acc": 0.85, "seed": 0}))
+    points = tmp_path / "points.json"
+    record = select_operating_points(runs, ref, {"selection": {"points": {"no_loss": 0.0, "loss_1pct": 0.01}}},
+                                     points)
+    assert record["points"] == {"no_loss": 0.1, "loss_1pct": 3.0}
+    assert record["changes_base"] == {"no_loss": False, "loss_1pct": True}
+    assert points_with_peers(points, exp) == [3.0]
+    assert points_with_peers(points, {**exp, "peers": {"at_unchanged_points": True}}) == [0.1, 3.0]
+
+
+def test_points_table_says_where_matched_peers_were_skipped(tmp_path):
+    def write(name, obj):
+        path = tmp_path / name
+        path.write_text(json.dumps(obj))
+        return path
+
+    bases = [write(f"b{s}.json", {"seed": s, "val_acc": 0.8, "test_acc": 0.8}) for s in (0, 1)]
+    refs = [write(f"r{s}.json", {"seed": s, "lam": 0.0, "val_acc": 0.85, "test_acc": 0.85}) for s in (0, 1)]
+    common = {"experiment": "x", "param_reduction": 1.0, "kept": "{}", "scale": "smoke", "dataset": "synthetic",
+              "dataset_is_stand_in": True, "model": "m", "threads": 1, "cpu_model": "cpu", "torch": "2",
+              "git_commit": "abc", "speedup_b1": 1.0}
+    bench = pd.DataFrame([{**common, "role": "darc", "seed": s, "lam": 0.1, "val_acc": 0.85, "test_acc": 0.85}
+                          for s in (0, 1)])
+    bench.to_csv(tmp_path / "bench.csv", index=False)
+    points = write("points.json", {"points": {"no_loss": 0.1}, "changes_base": {"no_loss": False}})
+    runs, table = experiment_tables(tmp_path / "bench.csv", bases, refs, points, None, tmp_path / "x.csv",
+                                    tmp_path / "x_points.csv", batch=1)
+    assert table.set_index("role").loc["darc", "peers"] == PEERS_SKIPPED
+    text = summary_markdown([tmp_path / "x.csv"], [tmp_path / "x_points.csv"], tmp_path / "summary.md")
+    assert PEERS_SKIPPED in text and "lambda 0.1 (no_loss)" in text
+
+
 def Path_(p):  # noqa: N802 - a tiny alias keeps the asserts on one line
     from pathlib import Path
 
@@ -185,3 +240,46 @@ def test_latency_match_stops_at_the_darc_network_with_an_injected_timer(darc_run
     rec = stages.prune_to_match(exp, out / "base", tmp_path / "darc_ft", "latency", tmp_path / "tp")
     ratios = [t["measured"] for t in rec["trace"]]
     assert rec["reached"] and ratios[-1] <= 1.0 and all(r > 1.0 for r in ratios[:-1])
+
+
+def test_bn_scale_peer_sparsifies_prunes_to_match_and_splits_darcs_budget(darc_run, tmp_path):
+    """Network slimming: a sparsity phase with the L1 term on BN scales for DARC's search images, BN-scale
+    pruning of its output to DARC's parameter bytes, then a fine-tune for DARC's fine-tune images."""
+    exp, out = darc_run
+    exp = {**exp, "peers": {"prune": {"steps": 10, "max_ratio": 0.8, "bn_reg": 1e-2}}}
+    E.finetune_search(exp, out / "search", tmp_path / "darc_ft", progress=False)
+    with pytest.raises(ValueError, match="bn-sparsity"):
+        stages.prune_to_match(exp, out / "base", tmp_path / "darc_ft", "params", tmp_path / "x", pruner="bn_scale")
+    sparse = stages.bn_sparsity(exp, out / "base", tmp_path / "sparse", progress=False)
+    unregularised = {**exp, "peers": {"prune": {"bn_reg": 0.0}}}
+    stages.bn_sparsity(unregularised, out / "base", tmp_path / "plain", progress=False)
+
+    def scale_sum(run):
+        return sum(float(m.weight.detach().abs().sum()) for m in E.load_base(exp, run).modules()
+                   if isinstance(m, nn.BatchNorm2d) and m.affine)
+
+    assert scale_sum(tmp_path / "sparse") < scale_sum(tmp_path / "plain")  # the L1 term shrank the scales
+    assert sparse["stage"] == "bn_sparsity" and sparse["base_seed"] == 0
+    with pytest.raises(ValueError, match="group_l1 the trained base"):
+        stages.prune_to_match(exp, tmp_path / "sparse", tmp_path / "darc_ft", "params", tmp_path / "x")
+    rec = stages.prune_to_match(exp, tmp_path / "sparse", tmp_path / "darc_ft", "params", tmp_path / "tpbn",
+                                pruner="bn_scale")
+    assert rec["pruner"].endswith("BNScalePruner") and rec["reached"]
+    res = stages.prune_finetune(exp, tmp_path / "tpbn", tmp_path / "tpbn_ft", progress=False)
+    assert res["role"] == "tpbn_params" and _is_plain(E.load_finetuned(tmp_path / "tpbn_ft"))
+    n = len(E.load_data(exp).train)
+    phase = stages.sparsity_recipe(exp, n)
+    tune = stages.pruned_finetune_recipe(exp, n, "bn_scale")
+    seen = (phase.epochs * stages.images_per_epoch(phase, n) + tune.epochs * stages.images_per_epoch(tune, n))
+    assert seen >= stages.darc_images_after_base(exp, n)
+    assert phase.epochs * stages.images_per_epoch(phase, n) >= stages.darc_search_images(exp, n)
+
+
+@pytest.mark.parametrize(("method", "cost_model"), [("darc_uniform", "uniform"), ("darc_params", "params"),
+                                                     ("darc_macs", "macs")])
+def test_cost_model_ablations_keep_darcs_candidates(method, cost_model):
+    exp = {**EXP, "search": {**EXP["search"], "cost_model": "latency", "latency_table": "t.json",
+                             "candidates": ["original", "narrow"]}}
+    cfg = E.search_config(exp, 1.0, method=method)
+    assert cfg.cost_model == cost_model and cfg.latency_table is None
+    assert cfg.candidates == E.search_config(exp, 1.0).candidates == ["original", "narrow"]

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from darc.config import GRID_SEARCH_PEERS
+
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ("data_check", "experiment_config", "train_base", "latency_table", "search", "finetune", "select_points",
          "bench", "experiment_table", "summary", "tradeoff_figure", "gates_figure", "architecture_figure",
@@ -125,8 +127,8 @@ def test_printed_commands_give_each_stage_the_seeded_experiment(scale, tmp_path,
             if stage == "search":
                 want["search"]["latency_table"] = f"runs/{scale}/{name}/latency_table.json"
                 point = Path(args[2]).name
-                method = "reference" if point == "reference" else "sss" if point.startswith("sss-") else "darc"
-                lam = point.removeprefix("sss-").removeprefix("lam")
+                method, _, lam = point.rpartition("lam")
+                method = "reference" if point == "reference" else method.rstrip("-") or "darc"
                 assert args[0] == (0.0 if point == "reference" else float(lam))
                 assert args[1:] == (f"runs/{scale}/{name}/seed{base_seed}/base", f"{run}/search/{point}")
                 assert kwargs["method"] == method
@@ -139,7 +141,9 @@ def test_printed_commands_give_each_stage_the_seeded_experiment(scale, tmp_path,
             assert exp == want, command
             checked.add(stage)
     assert checked >= {"train", "search", "finetune", "reference", "darc"}
-    assert "sss" in checked or not any("sss" in e.get("peers", {}).get("methods", []) for e in experiments.values())
+    for grid_peer in GRID_SEARCH_PEERS:
+        assert grid_peer in checked or not any(grid_peer in e.get("peers", {}).get("methods", [])
+                                               for e in experiments.values())
 
 
 def test_snakemake_lint_is_clean():

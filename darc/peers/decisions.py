@@ -39,6 +39,11 @@ def architecture_decisions(arch: dict[str, Any]) -> dict[str, Decision]:
     return out
 
 
+def keeps_base_architecture(arch: dict[str, Any]) -> bool:
+    """Whether a materialised architecture is the base's: every slot keeps its original, alone."""
+    return all(len(slot["kept"]) == 1 and slot["kept"][0]["alternative"] == "original" for slot in arch["slots"])
+
+
 def _label(decision: Decision) -> str | None:
     return None if decision is None else decision.label
 

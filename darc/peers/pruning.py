@@ -7,6 +7,9 @@ Method (Torch-Pruning 1.6, ``import torch_pruning as tp``):
   that must go together, e.g. all layers feeding one residual addition) is scored by the mean L1 norm
   of its coupled weights, and the weakest channels of each group (local pruning, the default) or of
   the whole network (``global_pruning=True``) are removed;
+- or, for network slimming (``pruner="bn_scale"``), with :class:`tp.pruner.BNScalePruner` and
+  :class:`tp.importance.BNScaleImportance`: channels ranked by their BatchNorm scale |gamma|, after a
+  training phase with the L1 sparsity term on those scales (:func:`bn_sparsity_penalty`);
 - the final classifier (the last ``nn.Linear``) keeps its outputs; its inputs shrink with the last
   feature group;
 - pruning is iterative: ``steps`` equal steps of channel ratio ``max_ratio / steps`` each; after every
@@ -43,6 +46,7 @@ from darc.bench.latency import measure_latency
 from darc.bench.macs import count_macs
 from darc.bench.memory import param_bytes
 from darc.io import atomic_torch_save, atomic_write_json, load_weights, safe_torch_load
+from darc.registry import Registry
 
 Measure = Callable[[nn.Module], float]
 
@@ -96,6 +100,42 @@ def _output_shape(model: nn.Module, example_input: torch.Tensor) -> torch.Size:
         return model(example_input).shape
 
 
+#: Torch-Pruning pruners by name: ``fn(model, example_input, **kwargs) -> pruner``, the kwargs being
+#: BasePruner's (``global_pruning``, ``pruning_ratio``, ``max_pruning_ratio``, ``iterative_steps``,
+#: ``ignored_layers``). ``group_l1``: group L1 magnitude; ``bn_scale``: network slimming's BN-scale ranking.
+PRUNERS: Registry[Any] = Registry("pruner")
+
+
+@PRUNERS.register("group_l1")
+def _group_l1(model: nn.Module, example_input: torch.Tensor, **kwargs: Any) -> Any:
+    return tp.pruner.BasePruner(model, example_input, importance=tp.importance.GroupMagnitudeImportance(p=1),
+                                **kwargs)
+
+
+@PRUNERS.register("bn_scale")
+def _bn_scale(model: nn.Module, example_input: torch.Tensor, **kwargs: Any) -> Any:
+    return tp.pruner.BNScalePruner(model, example_input, importance=tp.importance.BNScaleImportance(), **kwargs)
+
+
+#: What each pruner records as its method.
+PRUNER_NAMES = {"group_l1": ("torch_pruning.pruner.BasePruner", "GroupMagnitudeImportance(p=1)"),
+                "bn_scale": ("torch_pruning.pruner.BNScalePruner", "BNScaleImportance()")}
+
+
+def bn_sparsity_penalty(model: nn.Module, reg: float) -> Callable[[nn.Module], torch.Tensor]:
+    """Network slimming's sparsity term, ``reg * sum |gamma|`` over the affine BatchNorm scales of ``model``
+    outside its classifier, as an ``extra_loss`` for :func:`darc.train.fit`. Its gradient,
+    ``reg * sign(gamma)``, is what ``BNScalePruner.regularize`` adds (``group_lasso=False``)."""
+    scales = [m.weight for m in model.modules() if isinstance(m, _BatchNorm) and m.affine]
+    if not scales:
+        raise ValueError("BN-scale pruning needs BatchNorm layers with affine scales; the model has none")
+
+    def penalty(_: nn.Module) -> torch.Tensor:
+        return reg * sum(w.abs().sum() for w in scales)
+
+    return penalty
+
+
 def prune_to_target(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -106,6 +146,7 @@ def prune_to_target(
     steps: int = 40,
     ignored: Callable[[str, nn.Module], bool] | None = None,
     global_pruning: bool = False,
+    pruner: str = "group_l1",
 ) -> PruneResult:
     """Prune a deep copy of ``model`` step by step until ``measure(copy) <= target``.
 
@@ -113,7 +154,8 @@ def prune_to_target(
     ``steps`` equal steps up to channel ratio ``max_ratio``; ``measure`` is called on the unpruned copy
     and after every step, always in eval mode, and pruning stops at the first value ``<= target``.
     ``ignored(name, module)`` marks further layers whose output channels must be kept (their whole
-    dependency group is then left alone); the last ``nn.Linear`` is always kept. Never raises for an
+    dependency group is then left alone); the last ``nn.Linear`` is always kept. ``pruner``: a name in
+    :data:`PRUNERS`. Never raises for an
     unreachable target: the result then has ``reached=False`` and the most pruned model.
     """
     if not 0.0 < max_ratio < 1.0:
@@ -147,10 +189,10 @@ def prune_to_target(
         for p in pruned.parameters():
             p.requires_grad_(True)
         with torch.enable_grad():
-            pruner = tp.pruner.BasePruner(
+            tp_pruner = PRUNERS.create(
+                pruner,
                 pruned,
                 example_input,
-                importance=tp.importance.GroupMagnitudeImportance(p=1),
                 global_pruning=global_pruning,
                 pruning_ratio=max_ratio,
                 max_pruning_ratio=max_ratio,
@@ -158,12 +200,12 @@ def prune_to_target(
                 ignored_layers=ignored_layers,
             )
             for step in range(1, steps + 1):
-                pruner.step()
-                ratio = float(pruner.per_step_pruning_ratio[step])
+                tp_pruner.step()
+                ratio = float(tp_pruner.per_step_pruning_ratio[step])
                 value = evaluate(step, ratio)
                 if value <= target:
                     break
-        del pruner
+        del tp_pruner
         for name, p in pruned.named_parameters():
             p.requires_grad_(grad_flags.get(name, True))
 

@@ -70,12 +70,22 @@ def images_per_epoch(cfg: TrainConfig, n_train: int) -> int:
     return min(steps, cfg.max_steps_per_epoch or steps) * cfg.batch_size
 
 
-def darc_images_after_base(exp: dict[str, Any], n_train: int) -> int:
-    """Training images a DARC network sees after the base: search warm-up, search and fine-tune."""
+def darc_search_images(exp: dict[str, Any], n_train: int) -> int:
+    """Training images DARC's search sees (its warm-up included)."""
     search = _section(exp, "search", "train")
     epochs = int(exp.get("search", {}).get("warmup_epochs", 0)) + search.epochs
-    return epochs * images_per_epoch(search, n_train) + _section(exp, "finetune").epochs * images_per_epoch(
-        _section(exp, "finetune"), n_train)
+    return epochs * images_per_epoch(search, n_train)
+
+
+def darc_finetune_images(exp: dict[str, Any], n_train: int) -> int:
+    """Training images DARC's fine-tune sees."""
+    cfg = _section(exp, "finetune")
+    return cfg.epochs * images_per_epoch(cfg, n_train)
+
+
+def darc_images_after_base(exp: dict[str, Any], n_train: int) -> int:
+    """Training images a DARC network sees after the base: search warm-up, search and fine-tune."""
+    return darc_search_images(exp, n_train) + darc_finetune_images(exp, n_train)
 
 
 def _epochs_for(images: int, cfg: TrainConfig, n_train: int) -> int:
@@ -88,6 +98,24 @@ def peer_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
     DARC's search plus fine-tune saw (equal training budget after the base; whole epochs, rounded up)."""
     cfg = _section(exp, "finetune")
     return replace(cfg, epochs=_epochs_for(darc_images_after_base(exp, n_train), cfg, n_train))
+
+
+def sparsity_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
+    """The sparsity phase of the BN-scale (network slimming) peer: the fine-tune recipe for as many images as
+    DARC's search saw (the phase stands where DARC's search does; its pruned network is then fine-tuned for
+    DARC's fine-tune images, so the peer's budget after the base is DARC's)."""
+    cfg = _section(exp, "finetune")
+    return replace(cfg, epochs=_epochs_for(darc_search_images(exp, n_train), cfg, n_train))
+
+
+def pruned_finetune_recipe(exp: dict[str, Any], n_train: int, pruner: str) -> TrainConfig:
+    """What a pruned network is fine-tuned with: :func:`peer_recipe` after plain pruning of the base; after
+    a BN-scale sparsity phase (which used DARC's search images), the fine-tune recipe for DARC's fine-tune
+    images."""
+    if pruner != "bn_scale":
+        return peer_recipe(exp, n_train)
+    cfg = _section(exp, "finetune")
+    return replace(cfg, epochs=_epochs_for(darc_finetune_images(exp, n_train), cfg, n_train))
 
 
 def scratch_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
@@ -212,18 +240,59 @@ def _match_macs(exp: dict[str, Any], shape: tuple[int, ...], darc_model: nn.Modu
 
 def prune_config(exp: dict[str, Any]) -> dict[str, Any]:
     """The experiment's ``peers.prune`` section with its defaults."""
-    return {"steps": 40, "max_ratio": 0.9, "global_pruning": False, **exp.get("peers", {}).get("prune", {})}
+    return {"steps": 40, "max_ratio": 0.9, "global_pruning": False, "bn_reg": 1e-4,
+            **exp.get("peers", {}).get("prune", {})}
+
+
+#: Role prefix of each pruner's rows (``<prefix>_<match>``).
+PRUNER_ROLES = {"group_l1": "tp", "bn_scale": "tpbn"}
+
+
+def bn_sparsity(
+    exp: dict[str, Any], base_dir: str | Path, out_dir: str | Path, *, scale: str = "default", progress: bool = True,
+) -> dict[str, Any]:
+    """Network slimming's sparsity phase: the trained base trained on with ``peers.prune.bn_reg * sum|gamma|``
+    over its BatchNorm scales (:func:`darc.peers.pruning.bn_sparsity_penalty`) for :func:`sparsity_recipe`;
+    ``out_dir`` then holds a base-shaped network for :func:`prune_to_match` with ``pruner="bn_scale"``."""
+    from darc.peers.pruning import bn_sparsity_penalty
+
+    _begin(exp)
+    threads = set_threads(exp)
+    out = Path(out_dir)
+    data = load_data(exp)
+    model = load_base(exp, base_dir)
+    reg = float(prune_config(exp)["bn_reg"])
+    t0 = time.perf_counter()
+    res = fit(model, data, sparsity_recipe(exp, len(data.train)), out, device=experiment_device(exp),
+              extra_loss=bn_sparsity_penalty(model, reg), progress=progress)
+    scales = torch.cat([m.weight.detach().abs().flatten() for m in model.modules()
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine])
+    result = {**_record(exp, scale, data, "bn_sparsity", threads=threads), "seed": exp.get("seed", 0),
+              "base_seed": _base_seed(base_dir, exp), "bn_reg": reg,
+              "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
+              "bn_scale_below_1e-2": float((scales < 1e-2).float().mean()),
+              "seconds_this_call": time.perf_counter() - t0, "weights": str(out / WEIGHTS)}
+    _write_result(result, out / RESULT)
+    return result
 
 
 def prune_to_match(
     exp: dict[str, Any], base_dir: str | Path, darc_finetune_dir: str | Path, match: str, out_dir: str | Path, *,
-    scale: str = "default",
+    scale: str = "default", pruner: str = "group_l1",
 ) -> dict[str, Any]:
-    """Prune the trained base with Torch-Pruning (group L1 magnitude, iterative) until it matches the DARC
-    network of ``darc_finetune_dir`` on ``match`` (:data:`PRUNE_MATCHES`: measured latency, parameter bytes
-    or MACs); write ``out_dir/pruned`` and ``out_dir/prune.json``. A timing job where ``match`` is latency."""
+    """Prune the trained base with Torch-Pruning (``pruner``: group L1 magnitude, or ``bn_scale`` from the
+    output of :func:`bn_sparsity` as ``base_dir``; iterative) until it matches the DARC network of
+    ``darc_finetune_dir`` on ``match`` (:data:`PRUNE_MATCHES`: measured latency, parameter bytes or MACs);
+    write ``out_dir/pruned`` and ``out_dir/prune.json``. A timing job where ``match`` is latency."""
     from darc.experiment import load_finetuned
+    from darc.peers.pruning import PRUNER_NAMES
 
+    if pruner not in PRUNER_NAMES:
+        raise ValueError(f"unknown pruner {pruner!r}; choose from {sorted(PRUNER_NAMES)}")
+    base_record = json.loads((Path(base_dir) / RESULT).read_text()) if (Path(base_dir) / RESULT).exists() else {}
+    if (pruner == "bn_scale") != (base_record.get("stage") == "bn_sparsity"):
+        raise ValueError(f"pruner {pruner!r} with base {base_dir} (stage {base_record.get('stage')!r}): "
+                         "bn_scale prunes the output of `darc peer bn-sparsity`, group_l1 the trained base")
     _begin(exp)
     torch.set_num_threads(int(exp.get("bench", {}).get("threads") or exp.get("threads") or 1))
     out = Path(out_dir)
@@ -236,12 +305,13 @@ def prune_to_match(
     cfg = prune_config(exp)
     t0 = time.perf_counter()
     pruned = prune_to_target(base, torch.zeros(1, *shape), measure, target, max_ratio=float(cfg["max_ratio"]),
-                             steps=int(cfg["steps"]), global_pruning=bool(cfg["global_pruning"]))
+                             steps=int(cfg["steps"]), global_pruning=bool(cfg["global_pruning"]), pruner=pruner)
     save_pruned(pruned, out / "pruned")
+    tp_class, importance = PRUNER_NAMES[pruner]
     record = {**_record(exp, scale, data, "prune", lam=darc_result["lam"]), "match": match,
-              "base_seed": _base_seed(base_dir, exp),
-              "darc_finetune": str(darc_finetune_dir), "importance": "GroupMagnitudeImportance(p=1)",
-              "pruner": "torch_pruning.pruner.BasePruner", "seconds": time.perf_counter() - t0,
+              "base_seed": base_record.get("base_seed", _base_seed(base_dir, exp)), "pruned_from": str(base_dir),
+              "darc_finetune": str(darc_finetune_dir), "importance": importance, "pruner_name": pruner,
+              "pruner": tp_class, "seconds": time.perf_counter() - t0,
               **{k: cfg[k] for k in ("steps", "max_ratio", "global_pruning")}, **pruned.summary()}
     atomic_write_json(record, out / "prune.json")
     return record
@@ -251,17 +321,20 @@ def prune_finetune(
     exp: dict[str, Any], prune_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Fine-tune a Torch-Pruning network (:func:`prune_to_match`) with :func:`peer_recipe`."""
+    """Fine-tune a Torch-Pruning network (:func:`prune_to_match`) with :func:`pruned_finetune_recipe`."""
     _begin(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     prune = json.loads((Path(prune_dir) / "prune.json").read_text())
+    pruner = prune.get("pruner_name", "group_l1")
+    role = f"{PRUNER_ROLES[pruner]}_{prune['match']}"
     data = load_data(exp)
     model = load_pruned_dir(lambda: base_model(exp, data), Path(prune_dir) / "pruned")
-    res = fit(model, data, peer_recipe(exp, len(data.train)), out, device=experiment_device(exp), progress=progress)
+    res = fit(model, data, pruned_finetune_recipe(exp, len(data.train), pruner), out, device=experiment_device(exp),
+              progress=progress)
     result = {
-        **_record(exp, scale, data, f"tp_{prune['match']}", threads=threads, lam=prune["lam"]),
-        "seed": exp.get("seed", 0), "base_seed": prune.get("base_seed"), "role": f"tp_{prune['match']}",
+        **_record(exp, scale, data, role, threads=threads, lam=prune["lam"]),
+        "seed": exp.get("seed", 0), "base_seed": prune.get("base_seed"), "role": role,
         "arch_cost": None,
         "matches": f"lam{prune['lam']:g}", "test_acc": res["metrics"].get("test_acc"),
         "val_acc": res["metrics"].get("val_acc"), "test_acc_before_finetune": None,

@@ -5,7 +5,7 @@ rule bench:
     input:
         base=lambda wc: f"{RUNS}/{wc.exp}/seed{seeds(wc.exp)[0]}/base/result.json",
         finetuned=point_finetunes,
-        sss=sss_runs,
+        grid_peers=grid_peer_runs,
         peers=peer_runs,
     output:
         f"{RUNS}/{{exp}}/bench.csv",

@@ -1,9 +1,10 @@
 # Shared helpers: the chosen scale, each experiment's merged config, seeds, and output paths.
 # Layout under runs/<scale>/<exp>/: latency_table.json; seed<S>/base; seed<S>/search/<point>;
 # seed<S>/finetune/<point> where <point> is lam<L> (a DARC search), `reference` (the equal-budget
-# reference: the same pipeline with the penalty off and only the original candidates) or sss-lam<L> (the
-# SSS peer); the other peers of a chosen point lam<L>: seed<S>/random/lam<L>, seed<S>/scratch/lam<L>,
-# seed<S>/tp/<match>-lam<L>/{pruned,finetune};
+# reference: the same pipeline with the penalty off and only the original candidates) or <method>-lam<L> (a
+# grid peer: sss, darc_uniform, darc_params, darc_macs); the other peers of a chosen point lam<L>:
+# seed<S>/random/lam<L>, seed<S>/scratch/lam<L>, seed<S>/<tp|tpbn>/<match>-lam<L>/{pruned,finetune}
+# (tpbn: BN-scale pruning of seed<S>/tpbn/sparsity, the sparsity phase's output);
 # operating_points.json (chosen on the first seed's validation accuracy); bench.csv; experiment.yaml (the
 # experiment the training jobs' `darc` commands read, with the seed given by the job's `seed` wildcard).
 import json
@@ -11,7 +12,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from darc.config import experiment_at_scale, experiment_for_seed, experiment_seeds
+from darc.config import GRID_SEARCH_PEERS, experiment_at_scale, experiment_for_seed, experiment_seeds
+from darc.reporting import points_with_peers
 
 SCALE = config.get("scale", "default")
 RESULTS = "results" if SCALE == "default" else f"runs/{SCALE}/results"
@@ -129,20 +131,28 @@ def peer_seeds(name, key):
     return seeds(name)[:n] if n else seeds(name)
 
 
-def sss_runs(wc):
-    """The SSS peer over the lambda grid at the first seed (if in `peers.methods`; needs no chosen point, so
-    it is scheduled from the start)."""
-    if "sss" not in peer_section(wc.exp).get("methods", []):
-        return []
-    return expand(f"{RUNS}/{wc.exp}/seed{seeds(wc.exp)[0]}/finetune/sss-lam{{lam}}/result.json", lam=lams(wc.exp))
+def grid_peer_runs(wc):
+    """The grid peers in `peers.methods` (SSS; DARC at uniform cost or with the params / MACs cost model)
+    over the lambda grid at the first seed: they need no chosen point, so they are scheduled from the start."""
+    methods = [m for m in peer_section(wc.exp).get("methods", []) if m in GRID_SEARCH_PEERS]
+    grid = [f"{float(lam):g}" for lam in peer_section(wc.exp).get("lams") or []] or lams(wc.exp)
+    return expand(f"{RUNS}/{wc.exp}/seed{seeds(wc.exp)[0]}/finetune/{{method}}-lam{{lam}}/result.json",
+                  method=methods, lam=grid)
+
+
+def peer_lams(wc):
+    """Lambdas of the chosen points the matched peers run at: those whose architecture differs from the
+    base's (every chosen one with `peers.at_unchanged_points`)."""
+    points = checkpoints.select_points.get(exp=wc.exp).output[0]
+    return [f"{lam:g}" for lam in points_with_peers(points, EXPERIMENTS[wc.exp])]
 
 
 def peer_runs(wc):
-    """The peers of every chosen point (the experiment's `peers.methods`): random decisions, from scratch and
-    Torch-Pruning."""
+    """The peers of the chosen points (the experiment's `peers.methods`): random decisions, from scratch and
+    Torch-Pruning, where the point changes the base's architecture (`peer_lams`)."""
     methods = peer_section(wc.exp).get("methods", [])
     first = seeds(wc.exp)[0]
-    chosen = chosen_lams(wc)
+    chosen = peer_lams(wc)
     runs = []
     if "random" in methods:
         runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/random/lam{{lam}}/result.json",
@@ -150,15 +160,29 @@ def peer_runs(wc):
     if "scratch" in methods:
         runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/scratch/lam{{lam}}/result.json",
                        seed=peer_seeds(wc.exp, "scratch_seeds"), lam=chosen)
-    if "torch_pruning" in methods:
-        matches = peer_section(wc.exp).get("prune", {}).get("match", ["latency", "params", "macs"])
-        runs += expand(f"{RUNS}/{wc.exp}/seed{first}/tp/{{match}}-lam{{lam}}/finetune/result.json", match=matches,
-                       lam=chosen)
+    matches = peer_section(wc.exp).get("prune", {}).get("match", ["latency", "params", "macs"])
+    families = [family for family, method in PRUNE_METHODS.items() if method in methods]
+    runs += expand(f"{RUNS}/{wc.exp}/seed{first}/{{family}}/{{match}}-lam{{lam}}/finetune/result.json",
+                   family=families, match=matches, lam=chosen)
     return runs
 
 
+#: Torch-Pruning peers: run-directory family -> the `peers.methods` entry that asks for it, and the pruner
+#: (`darc peer prune --pruner`) it uses.
+PRUNE_METHODS = {"tp": "torch_pruning", "tpbn": "torch_pruning_bn"}
+PRUNE_FAMILIES = {"tp": "group_l1", "tpbn": "bn_scale"}
+
+
+def prune_start(wc):
+    """What a Torch-Pruning peer prunes: the trained base (`tp`), or the BN-scale sparsity phase's output
+    (`tpbn`)."""
+    if wc.family == "tpbn":
+        return f"{RUNS}/{wc.exp}/seed{wc.seed}/tpbn/sparsity/result.json"
+    return base_weights(wc)
+
+
 def search_point_options(point):
-    """`darc search` options of a point: `reference`, `lam<L>` (DARC) or `sss-lam<L>` (the SSS peer)."""
+    """`darc search` options of a point: `reference`, `lam<L>` (DARC) or `<method>-lam<L>` (a grid peer)."""
     if point == "reference":
         return "--reference"
     method, _, lam = point.rpartition("lam")
@@ -190,5 +214,6 @@ wildcard_constraints:
     exp="|".join(EXPERIMENTS) or "none",
     seed=r"\d+",
     lam=r"[0-9.e+-]+",
-    point=r"lam[0-9.e+-]+|reference|sss-lam[0-9.e+-]+",
+    point=r"lam[0-9.e+-]+|reference|(?:" + "|".join(GRID_SEARCH_PEERS) + r")-lam[0-9.e+-]+",
     match="latency|params|macs",
+    family="tp|tpbn",

@@ -1,6 +1,7 @@
-# The peers DARC is compared with (the experiment's `peers.methods`; darc.peers): the SSS peer runs through
-# the `search` and `finetune` rules (point sss-lam<L>); the rules below build the others for every chosen
-# DARC point lam<L>, each with the training DARC got after the base.
+# The peers DARC is compared with (the experiment's `peers.methods`; darc.peers): the grid peers (SSS, DARC
+# at uniform cost or with the params / MACs cost model) run through the `search` and `finetune` rules (point
+# <method>-lam<L>); the rules below build the others for every chosen DARC point lam<L> that changes the
+# base's architecture (common.smk, peer_lams), each with the training DARC got after the base.
 
 
 rule peer_random:
@@ -59,21 +60,49 @@ rule peer_scratch:
         "--search-dir {params.search} --out {params.out} --no-progress > {log} 2>&1"
 
 
-rule peer_prune:
-    """Torch-Pruning (group L1 magnitude, iterative) of the base until it matches the fine-tuned DARC point on
-    measured latency (alone on the machine, A/B against the DARC network), parameter bytes or MACs."""
+rule peer_bn_sparsity:
+    """Network slimming's sparsity phase for the BN-scale Torch-Pruning peer: the base trained on with an L1
+    term on its BatchNorm scales for DARC's search images (one per seed, shared by every point and match)."""
     input:
         base=base_weights,
-        darc=f"{RUNS}/{{exp}}/seed{{seed}}/finetune/lam{{lam}}/result.json",
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
-        f"{RUNS}/{{exp}}/seed{{seed}}/tp/{{match}}-lam{{lam}}/prune.json",
+        f"{RUNS}/{{exp}}/seed{{seed}}/tpbn/sparsity/result.json",
     conda:
         "../envs/darc.yaml"
     log:
-        f"{RUNS}/{{exp}}/logs/seed{{seed}}/prune_{{match}}-lam{{lam}}.log",
+        f"{RUNS}/{{exp}}/logs/seed{{seed}}/bn_sparsity.log",
     benchmark:
-        f"{BENCHMARKS}/peer_prune/{{exp}}_seed{{seed}}_{{match}}-lam{{lam}}.tsv"
+        f"{BENCHMARKS}/peer_bn_sparsity/{{exp}}_seed{{seed}}.tsv"
+    threads: 1
+    resources:
+        gpu=training_gpus,
+    params:
+        darc=darc_command,
+        scale=SCALE,
+        base=lambda wc, input: Path(input.base).parent,
+        out=lambda wc, output: Path(output[0]).parent,
+    shell:
+        "{params.darc} peer bn-sparsity --config {input.exp} --set seed={wildcards.seed} --scale {params.scale} "
+        "--base {params.base} --out {params.out} --no-progress > {log} 2>&1"
+
+
+rule peer_prune:
+    """Torch-Pruning of the base until it matches the fine-tuned DARC point on measured latency (alone on the
+    machine, A/B against the DARC network), parameter bytes or MACs: family `tp` group L1 magnitude of the
+    trained base, `tpbn` BN-scale (network slimming) of the sparsity phase's output."""
+    input:
+        base=prune_start,
+        darc=f"{RUNS}/{{exp}}/seed{{seed}}/finetune/lam{{lam}}/result.json",
+        exp=f"{RUNS}/{{exp}}/experiment.yaml",
+    output:
+        f"{RUNS}/{{exp}}/seed{{seed}}/{{family}}/{{match}}-lam{{lam}}/prune.json",
+    conda:
+        "../envs/darc.yaml"
+    log:
+        f"{RUNS}/{{exp}}/logs/seed{{seed}}/prune_{{family}}_{{match}}-lam{{lam}}.log",
+    benchmark:
+        f"{BENCHMARKS}/peer_prune/{{exp}}_seed{{seed}}_{{family}}_{{match}}-lam{{lam}}.tsv"
     threads: lambda wc: workflow.cores if is_timing(wc) else 1
     resources:
         bench=lambda wc: int(is_timing(wc)),
@@ -83,26 +112,28 @@ rule peer_prune:
         scale=SCALE,
         base=lambda wc, input: Path(input.base).parent,
         darc_dir=lambda wc, input: Path(input.darc).parent,
+        pruner=lambda wc: PRUNE_FAMILIES[wc.family],
         out=lambda wc, output: Path(output[0]).parent,
     shell:
         "{params.darc} peer prune --config {input.exp} --set seed={wildcards.seed} --scale {params.scale} "
-        "--base {params.base} --finetune-dir {params.darc_dir} --match {wildcards.match} --out {params.out} "
-        "> {log} 2>&1"
+        "--base {params.base} --finetune-dir {params.darc_dir} --match {wildcards.match} "
+        "--pruner {params.pruner} --out {params.out} > {log} 2>&1"
 
 
 rule peer_prune_finetune:
-    """Fine-tune a Torch-Pruning network for DARC's search plus fine-tune epochs."""
+    """Fine-tune a Torch-Pruning network: for DARC's search plus fine-tune images (`tp`), or for DARC's
+    fine-tune images after the sparsity phase took its search images (`tpbn`)."""
     input:
-        prune=f"{RUNS}/{{exp}}/seed{{seed}}/tp/{{match}}-lam{{lam}}/prune.json",
+        prune=f"{RUNS}/{{exp}}/seed{{seed}}/{{family}}/{{match}}-lam{{lam}}/prune.json",
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
-        f"{RUNS}/{{exp}}/seed{{seed}}/tp/{{match}}-lam{{lam}}/finetune/result.json",
+        f"{RUNS}/{{exp}}/seed{{seed}}/{{family}}/{{match}}-lam{{lam}}/finetune/result.json",
     conda:
         "../envs/darc.yaml"
     log:
-        f"{RUNS}/{{exp}}/logs/seed{{seed}}/prune_finetune_{{match}}-lam{{lam}}.log",
+        f"{RUNS}/{{exp}}/logs/seed{{seed}}/prune_finetune_{{family}}_{{match}}-lam{{lam}}.log",
     benchmark:
-        f"{BENCHMARKS}/peer_prune_finetune/{{exp}}_seed{{seed}}_{{match}}-lam{{lam}}.tsv"
+        f"{BENCHMARKS}/peer_prune_finetune/{{exp}}_seed{{seed}}_{{family}}_{{match}}-lam{{lam}}.tsv"
     threads: 1
     resources:
         gpu=training_gpus,

@@ -10,5 +10,5 @@ from darc.experiment import bench
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821
     with open(sm.log[0], "w") as log, redirect_stdout(log), redirect_stderr(log):
-        runs = [Path(p).parent for p in [*sm.input.finetuned, *sm.input.sss, *sm.input.peers]]
+        runs = [Path(p).parent for p in [*sm.input.finetuned, *sm.input.grid_peers, *sm.input.peers]]
         bench(sm.params.exp, Path(sm.input.base).parent, runs, sm.output[0], scale=sm.params.scale)
