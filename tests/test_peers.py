@@ -125,17 +125,28 @@ def test_darc_search_dir_is_required(darc_run, tmp_path):
         stages.from_scratch(exp, tmp_path / "ref", tmp_path / "x", progress=False)
 
 
-def test_points_table_puts_each_peer_beside_its_point(tmp_path):
-    def write(name, obj):
-        path = tmp_path / name
-        path.write_text(json.dumps(obj))
-        return path
+def _write(tmp_path, name, obj):
+    path = tmp_path / name
+    path.write_text(json.dumps(obj))
+    return path
 
-    bases = [write(f"b{s}.json", {"seed": s, "val_acc": 0.8, "test_acc": 0.8}) for s in (0, 1)]
-    refs = [write(f"r{s}.json", {"seed": s, "lam": 0.0, "val_acc": 0.85, "test_acc": 0.85}) for s in (0, 1)]
-    common = {"experiment": "x", "param_reduction": 2.0, "kept": "{}", "scale": "smoke", "dataset": "synthetic",
-              "dataset_is_stand_in": True, "model": "m", "threads": 1, "cpu_model": "cpu", "torch": "2",
-              "git_commit": "abc"}
+
+def _bases_and_references(tmp_path):
+    """Two seeds' base and reference results (80 % and 85 %)."""
+    bases = [_write(tmp_path, f"b{s}.json", {"seed": s, "val_acc": 0.8, "test_acc": 0.8}) for s in (0, 1)]
+    refs = [_write(tmp_path, f"r{s}.json", {"seed": s, "lam": 0.0, "val_acc": 0.85, "test_acc": 0.85})
+            for s in (0, 1)]
+    return bases, refs
+
+
+#: Provenance columns of a bench row.
+BENCH_COMMON = {"experiment": "x", "kept": "{}", "scale": "smoke", "dataset": "synthetic", "dataset_is_stand_in": True,
+                "model": "m", "threads": 1, "cpu_model": "cpu", "torch": "2", "git_commit": "abc"}
+
+
+def test_points_table_puts_each_peer_beside_its_point(tmp_path):
+    bases, refs = _bases_and_references(tmp_path)
+    common = {**BENCH_COMMON, "param_reduction": 2.0}
     rows = [(role, s, lam, acc, sp) for role, s, lam, acc, sp in [
         ("darc", 0, 1.0, 0.84, 2.0), ("darc", 1, 1.0, 0.845, 2.1), ("darc", 0, 2.0, 0.80, 3.0),
         ("random", 0, 1.0, 0.80, 2.0), ("random", 1, 1.0, 0.81, 2.0), ("scratch", 0, 1.0, 0.83, 2.0),
@@ -143,7 +154,7 @@ def test_points_table_puts_each_peer_beside_its_point(tmp_path):
     bench = pd.DataFrame([{**common, "role": r, "seed": s, "lam": lam, "val_acc": acc, "test_acc": acc,
                            "speedup_b1": sp} for r, s, lam, acc, sp in rows])
     bench.to_csv(tmp_path / "bench.csv", index=False)
-    points = write("points.json", {"points": {"loss_1pct": 1.0}})
+    points = _write(tmp_path, "points.json", {"points": {"loss_1pct": 1.0}})
     runs, table = experiment_tables(tmp_path / "bench.csv", bases, refs, points, None, tmp_path / "runs.csv",
                                     tmp_path / "points.csv", batch=1)
     assert "method" in runs.columns and set(runs.loc[runs.role == "sss", "point"]) == {""}
@@ -177,20 +188,12 @@ def test_matched_peers_skip_points_that_keep_the_base_architecture(darc_run, tmp
 
 
 def test_points_table_says_where_matched_peers_were_skipped(tmp_path):
-    def write(name, obj):
-        path = tmp_path / name
-        path.write_text(json.dumps(obj))
-        return path
-
-    bases = [write(f"b{s}.json", {"seed": s, "val_acc": 0.8, "test_acc": 0.8}) for s in (0, 1)]
-    refs = [write(f"r{s}.json", {"seed": s, "lam": 0.0, "val_acc": 0.85, "test_acc": 0.85}) for s in (0, 1)]
-    common = {"experiment": "x", "param_reduction": 1.0, "kept": "{}", "scale": "smoke", "dataset": "synthetic",
-              "dataset_is_stand_in": True, "model": "m", "threads": 1, "cpu_model": "cpu", "torch": "2",
-              "git_commit": "abc", "speedup_b1": 1.0}
+    bases, refs = _bases_and_references(tmp_path)
+    common = {**BENCH_COMMON, "param_reduction": 1.0, "speedup_b1": 1.0}
     bench = pd.DataFrame([{**common, "role": "darc", "seed": s, "lam": 0.1, "val_acc": 0.85, "test_acc": 0.85}
                           for s in (0, 1)])
     bench.to_csv(tmp_path / "bench.csv", index=False)
-    points = write("points.json", {"points": {"no_loss": 0.1}, "changes_base": {"no_loss": False}})
+    points = _write(tmp_path, "points.json", {"points": {"no_loss": 0.1}, "changes_base": {"no_loss": False}})
     runs, table = experiment_tables(tmp_path / "bench.csv", bases, refs, points, None, tmp_path / "x.csv",
                                     tmp_path / "x_points.csv", batch=1)
     assert table.set_index("role").loc["darc", "peers"] == PEERS_SKIPPED
