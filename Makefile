@@ -2,7 +2,8 @@
 # Each sets up .venv itself (created if missing or stale).
 SHELL := /bin/bash
 VENV := .venv/bin
-CORES ?= 8
+# One job per core: oversubscribing a small machine stretches the longest jobs (the critical path).
+CORES ?= $(shell nproc)
 
 .PHONY: setup test reproduce lint smoke
 

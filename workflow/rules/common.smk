@@ -121,6 +121,12 @@ def point_finetunes(wc):
                          seed=others, lam=chosen_lams(wc))
 
 
+def selection_priority(wc):
+    """Runs the operating-point choice waits for (the first seed's) before the other seeds' (a higher
+    Snakemake priority), so that the peers, which need the choice, start early."""
+    return 5 if int(wc.seed) == seeds(wc.exp)[0] else 0
+
+
 def peer_section(name):
     return EXPERIMENTS[name].get("peers", {})
 

@@ -12,6 +12,7 @@ rule finetune:
         f"{RUNS}/{{exp}}/logs/seed{{seed}}/finetune_{{point}}.log",
     benchmark:
         f"{BENCHMARKS}/finetune/{{exp}}_seed{{seed}}_{{point}}.tsv"
+    priority: selection_priority
     threads: 1
     resources:
         gpu=training_gpus,

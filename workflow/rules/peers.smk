@@ -47,6 +47,7 @@ rule peer_scratch:
         f"{RUNS}/{{exp}}/logs/seed{{seed}}/scratch_lam{{lam}}.log",
     benchmark:
         f"{BENCHMARKS}/peer_scratch/{{exp}}_seed{{seed}}_lam{{lam}}.tsv"
+    priority: 10  # the longest peer: start it as soon as its point is chosen
     threads: 1
     resources:
         gpu=training_gpus,

@@ -39,6 +39,7 @@ rule search:
         f"{RUNS}/{{exp}}/logs/seed{{seed}}/search_{{point}}.log",
     benchmark:
         f"{BENCHMARKS}/search/{{exp}}_seed{{seed}}_{{point}}.tsv"
+    priority: selection_priority
     threads: 1
     resources:
         gpu=training_gpus,

@@ -13,6 +13,7 @@ rule train_base:
         f"{RUNS}/{{exp}}/logs/seed{{seed}}/train_base.log",
     benchmark:
         f"{BENCHMARKS}/train_base/{{exp}}_seed{{seed}}.tsv"
+    priority: 20  # the critical path starts here
     threads: 1
     resources:
         gpu=training_gpus,
