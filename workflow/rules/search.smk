@@ -1,6 +1,6 @@
 rule latency_table:
-    """The latency lookup table of an experiment's candidates: the versioned table of the config, with any
-    entry it lacks measured alone on the machine (timing jobs never share it)."""
+    """The latency lookup table of an experiment's candidates: the versioned table of the config (a copy; an
+    entry it lacks is timed in this job), or, without one, every entry measured alone on the machine."""
     input:
         data=f"{RUNS}/{{exp}}/data.json",
         versioned=versioned_table,
@@ -12,10 +12,13 @@ rule latency_table:
         f"{RUNS}/{{exp}}/logs/latency_table.log",
     benchmark:
         f"{BENCHMARKS}/latency_table/{{exp}}.tsv"
-    threads: workflow.cores
+    priority: 15
+    # Alone on the machine only when it times the whole table: a job that needs every core waits until no
+    # other job runs, which one-job-per-core scheduling may never give it while work remains.
+    threads: lambda wc: 1 if versioned_table(wc) else workflow.cores
     resources:
-        bench=1,
-        gpu=timing_gpus,
+        bench=lambda wc: 0 if versioned_table(wc) else 1,
+        gpu=lambda wc: 0 if versioned_table(wc) else timing_gpus(wc),
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
         scale=SCALE,
