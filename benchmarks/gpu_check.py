@@ -39,6 +39,8 @@ Run (repo root, the repo's venv)::
     python benchmarks/gpu_check.py --out "$OUT"                  # the GPU rehearsal
     python benchmarks/gpu_check.py --out /tmp/g --device cpu --tiny   # CPU dry run, seconds
     python benchmarks/gpu_check.py --out "$OUT" --stages cuda,wrn    # a subset (stage or group names)
+    python benchmarks/gpu_check.py --out "$OUT" --plans extended --stages wrn,resnet --budget-s 400
+                                                                 # the extended stand-ins' GPU throughput
 """
 
 from __future__ import annotations
@@ -171,6 +173,42 @@ def tiny_plans() -> list[Plan]:
             "resnet", "resnet50d_small", {"in_chans": 3, "input_size": 16, "num_classes": 4}, (3, 16, 16), 4, **common
         ),
     ]
+
+
+def extended_plans() -> list[Plan]:
+    """The ``extended`` scale's stand-ins at Fashion-MNIST's 1x28x28 and the protocol's batches, with more
+    steps: their GPU throughput, from which the extended scale's GPU hours are estimated (README)."""
+    common = dict(train_steps=60, search_steps=40, finetune_steps=40, n_test=512, pairs=10)
+    return [
+        Plan(
+            "wrn",
+            "wide_resnet",
+            {"depth": 28, "widen_factor": 2, "in_chans": 1, "input_size": 28, "num_classes": 10},
+            (1, 28, 28),
+            10,
+            batch=128,
+            bench_batches=(1, 128),
+            **common,
+        ),
+        Plan(
+            "resnet",
+            "resnet50d_small",
+            {"width_mult": 0.25, "in_chans": 1, "input_size": 28, "num_classes": 10},
+            (1, 28, 28),
+            10,
+            batch=128,
+            bench_batches=(1, 64),
+            **common,
+        ),
+    ]
+
+
+#: ``--plans``: which networks the stages run (``--tiny`` picks ``tiny``, the CPU dry run)
+PLAN_SETS: dict[str, Callable[[], list[Plan]]] = {
+    "paper": paper_plans,
+    "extended": extended_plans,
+    "tiny": tiny_plans,
+}
 
 
 @dataclass
@@ -691,6 +729,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: a dry run of this script")
     ap.add_argument("--stages", default=None, help=f"comma list of stages or groups; all: {[s.name for s in STAGES]}")
     ap.add_argument("--tiny", action="store_true", help="CPU-sized models, inputs and steps (a dry run in seconds)")
+    ap.add_argument(
+        "--plans",
+        default="paper",
+        choices=sorted(PLAN_SETS),
+        help="the paper's networks (default), or the extended scale's stand-ins (GPU throughput for its estimate)",
+    )
     ap.add_argument("--budget-s", type=float, default=220.0, help="stages still to start after this are skipped")
     ap.add_argument("--ddp-job", default=None, help=argparse.SUPPRESS)  # one torchrun rank (stage ddp_search)
     args = ap.parse_args(argv)
@@ -710,12 +754,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     picked = select(args.stages)
-    plans = {p.key: p for p in (tiny_plans() if args.tiny else paper_plans())}
+    plan_set = "tiny" if args.tiny else args.plans
+    plans = {p.key: p for p in PLAN_SETS[plan_set]()}
     record: dict[str, Any] = {
         "script": "benchmarks/gpu_check.py",
         "argv": list(sys.argv[1:] if argv is None else argv),
         "device": args.device,
         "tiny": args.tiny,
+        "plan_set": plan_set,
         "budget_s": args.budget_s,
         "nccl_multi_gpu": NCCL_NOTE,
         "environment": None,

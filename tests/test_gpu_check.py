@@ -105,3 +105,26 @@ def test_failed_stage_is_recorded_and_later_stages_run(tmp_path):
     # a stage that needs the search's result is skipped, not failed, when the search never ran
     gc.run_stage(ctx, next(s for s in gc.STAGES if s.name == "wrn_finetune"))
     assert ctx.record["stages"]["wrn_finetune"]["status"].startswith("skipped (no materialised")
+
+
+@pytest.mark.parametrize("plan_set", ["extended", "tiny"])
+def test_plan_sets_build_their_networks(plan_set):
+    import torch
+
+    from darc.models import create_model
+
+    plans = gc.PLAN_SETS[plan_set]()
+    assert [p.key for p in plans] == ["wrn", "resnet"]
+    for plan in plans:
+        model = create_model(plan.model, **plan.model_kwargs).eval()
+        with torch.no_grad():
+            out = model(torch.zeros(2, *plan.input_shape))
+        assert out.shape == (2, plan.num_classes)
+        assert plan.n_train == plan.batch * max(plan.train_steps, plan.search_steps, plan.finetune_steps)
+
+
+def test_plans_option_is_recorded_and_checked(tmp_path):
+    args = gc.parse_args(["--out", str(tmp_path), "--plans", "extended"])
+    assert args.plans == "extended"
+    with pytest.raises(SystemExit):
+        gc.parse_args(["--out", str(tmp_path), "--plans", "nope"])
