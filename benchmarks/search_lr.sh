@@ -7,7 +7,8 @@
 #       runs/default/{cifar_wrn,imagenet_resnet}/latency_table.json     # the bases (about 17 min)
 #   bash benchmarks/search_lr.sh [WORK] [OUT]     # default runs/search_lr, benchmarks/measured/search_lr
 #
-# Jobs: lines "EXP VARIANT SEARCH_LR FINETUNE_LR POINT" (POINT: reference or lam<L>) on standard input,
+# Jobs: lines "EXP VARIANT SEARCH_LR FINETUNE_LR POINT [SEED]" (POINT: reference or lam<L>; SEED, default 0,
+# re-seeds search and fine-tune from the one seed-0 base, as the workflow's seeds do) on standard input,
 # or the default list below. OUT/search_lr.csv collects every finished run.
 set -euo pipefail
 work=${1:-runs/search_lr}
@@ -15,11 +16,12 @@ out=${2:-benchmarks/measured/search_lr}
 py=${PYTHON:-.venv/bin/python}
 mkdir -p "$work" "$out"
 one() {
-  local exp=$1 var=$2 slr=$3 flr=$4 point=$5 R=runs/default/$1 opt
+  local exp=$1 var=$2 slr=$3 flr=$4 point=$5 seed=${6:-0} R=runs/default/$1 opt
   local dir=$work/$exp/$var/$point
+  if [ "$seed" != 0 ]; then dir=$work/$exp/$var-seed$seed/$point; fi
   mkdir -p "$dir"
   if [ "$point" = reference ]; then opt=--reference; else opt="--lam ${point#lam}"; fi
-  local common="--config $R/experiment.yaml --set seed=0 --scale default --no-progress --set search.train.lr=$slr --set finetune.lr=$flr"
+  local common="--config $R/experiment.yaml --set seed=$seed --scale default --no-progress --set search.train.lr=$slr --set finetune.lr=$flr"
   # shellcheck disable=SC2086
   OMP_NUM_THREADS=1 $py -m darc.cli search $common --set search.latency_table=$R/latency_table.json $opt \
     --base "$R/seed0/base" --out "$dir/search" > "$dir/search.log" 2>&1
