@@ -4,8 +4,8 @@ The default sizing is credible if the equal-budget reference (the base trained t
 fine-tune with the penalty off; mean over its seeds, the first seed's shown beside it) is within 1 point of the
 same network trained **twice as long**. This trains
 each experiment's base network with its base recipe for twice the reference's training images (the base's
-epochs plus DARC's search and fine-tune images, rounded up to whole epochs) at the first seed, and compares
-its validation and test accuracy with the first seed's reference of a finished default run.
+epochs plus DARC's search and fine-tune images, rounded up to whole epochs), at the first seed or at
+``--seeds``, and compares its validation and test accuracy with the references of a finished default run.
 
     python benchmarks/sizing.py --out benchmarks/measured/DATE-sizing [--runs runs/default] [--workers 2]
 
@@ -105,7 +105,7 @@ def _acc(rows: list[dict[str, Any]], key: str) -> tuple[float, float]:
 
 
 def _fmt(rows: list[dict[str, Any]]) -> str:
-    """``val / test %`` of one run, or test ``mean ± std (n)`` of several."""
+    """``val / test %`` of one run; of several, the val mean / test ``mean ± std (n seeds)``."""
     if len(rows) == 1:
         return f"{100 * rows[0]['val_acc']:.2f} / {100 * rows[0]['test_acc']:.2f}"
     (vm, _), (tm, ts) = _acc(rows, "val_acc"), _acc(rows, "test_acc")
