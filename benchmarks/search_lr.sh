@@ -9,7 +9,8 @@
 #
 # Jobs: lines "EXP VARIANT SEARCH_LR FINETUNE_LR POINT [SEED]" (POINT: reference or lam<L>; SEED, default 0,
 # re-seeds search and fine-tune from the one seed-0 base, as the workflow's seeds do) on standard input,
-# or the default list below. OUT/search_lr.csv collects every finished run.
+# or the default list below. OUT/search_lr.csv collects every finished run. Extra `--set KEY=VALUE` options for
+# every job (e.g. SET="--set search.weights=frozen") come from the environment variable SET.
 set -euo pipefail
 work=${1:-runs/search_lr}
 out=${2:-benchmarks/measured/search_lr}
@@ -21,7 +22,7 @@ one() {
   if [ "$seed" != 0 ]; then dir=$work/$exp/$var-seed$seed/$point; fi
   mkdir -p "$dir"
   if [ "$point" = reference ]; then opt=--reference; else opt="--lam ${point#lam}"; fi
-  local common="--config $R/experiment.yaml --set seed=$seed --scale default --no-progress --set search.train.lr=$slr --set finetune.lr=$flr"
+  local common="--config $R/experiment.yaml --set seed=$seed --scale default --no-progress --set search.train.lr=$slr --set finetune.lr=$flr ${SET:-}"
   # shellcheck disable=SC2086
   OMP_NUM_THREADS=1 $py -m darc.cli search $common --set search.latency_table=$R/latency_table.json $opt \
     --base "$R/seed0/base" --out "$dir/search" > "$dir/search.log" 2>&1
@@ -29,7 +30,7 @@ one() {
   OMP_NUM_THREADS=1 $py -m darc.cli finetune $common --search-dir "$dir/search" --out "$dir/finetune" > "$dir/finetune.log" 2>&1
   echo "done $*"
 }
-export -f one; export work py
+export -f one; export work py SET
 if [ -t 0 ]; then
   jobs="cifar_wrn A 0.02 0.01 reference
 imagenet_resnet A 0.02 0.01 reference
@@ -56,7 +57,7 @@ for ft in sorted(work.glob("*/*/*/finetune/result.json")):
     s, f = (json.loads(p.read_text()) for p in (ft.parent.parent / "search" / "result.json", ft))
     cfg = s.get("config", {})
     rows.append({"experiment": exp, "variant": var, "point": point,
-                 "search_lr": cfg.get("train", {}).get("lr"),
+                 "search_lr": cfg.get("train", {}).get("lr"), "weights": cfg.get("weights", "train"),
                  "finetune_lr": f.get("config", {}).get("finetune", {}).get("lr"),
                  "val_acc": f.get("val_acc"), "test_acc": f.get("test_acc"), "arch_cost": s.get("arch_cost"),
                  **{f"slots_{k}": s.get("decisions", {}).get(k) for k in ("kept", "replaced", "dropped")},

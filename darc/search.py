@@ -1,4 +1,4 @@
-"""The DARC search: train weights and gates under the cost-weighted l1 penalty, then materialise.
+"""The DARC search: train gates (and, by default, weights) under the cost-weighted l1 penalty, then materialise.
 
 :func:`run_search` gates a trained base network, measures candidate costs, trains with
 :func:`darc.train.fit` using the proximal gate step of :mod:`darc.penalty`, logs every gate every
@@ -11,6 +11,8 @@ Everything is written atomically; a killed search resumes from its checkpoint.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,26 @@ from darc.penalty import ProximalGateStep, check_lam, gate_penalty, search_param
 from darc.slots import capture_io
 from darc.train import TrainConfig, fit
 from darc.train import distributed as D
+
+#: What the search does with the network's weights. ``train``: they learn beside the gates (the paper's
+#: joint search). ``frozen``: only the gates learn; every other parameter keeps the base's (and the
+#: distilled alternatives') values. Batch-norm statistics still track the gated network in both.
+SEARCH_WEIGHTS = frozenset({"train", "frozen"})
+
+
+@contextmanager
+def weights_frozen(gated: nn.Module, frozen: bool = True) -> Iterator[None]:
+    """Within the block, every parameter of ``gated`` but the gates stops requiring gradients (so the
+    optimiser skips it and backward does not compute its gradient); afterwards each is as it was."""
+    gate_ids = {id(s.gate) for s in gated_slots(gated).values()}
+    held = [p for p in gated.parameters() if id(p) not in gate_ids and p.requires_grad] if frozen else []
+    for p in held:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in held:
+            p.requires_grad_(True)
 
 
 @dataclass
@@ -46,6 +68,7 @@ class SearchConfig:
     distill_steps: int = 100  # block-wise distillation of every alternative before the search
     distill_lr: float = 1e-2
     warmup_epochs: int = 0  # epochs of the search recipe without the penalty, before the search
+    weights: str = "train"  # "train": weights and gates learn together (the paper); "frozen": only the gates
     single_candidate: bool = True  # keep at most one candidate per slot (the largest contribution)
     log_gates_every: int | None = 50  # steps between gate-trajectory rows (epoch ends are always logged)
     lr_gate: float | None = None  # default: the weights' lr
@@ -64,6 +87,8 @@ class SearchConfig:
         check_lam(self.lam)
         if self.lr_gate is not None and not self.lr_gate > 0:
             raise ValueError(f"lr_gate must be > 0 (or None for the weights' lr), got {self.lr_gate}")
+        if self.weights not in SEARCH_WEIGHTS:
+            raise ValueError(f"weights must be one of {sorted(SEARCH_WEIGHTS)}, got {self.weights!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -162,15 +187,16 @@ def run_search(
     train = cfg.train
     if info.distributed and not cfg.revive:
         train = replace(train, ddp_find_unused_parameters=True)
-    if cfg.warmup_epochs:  # the same recipe without the proximal step: alternatives learn before the penalty
-        fit(gated, data, replace(train, epochs=cfg.warmup_epochs), out / "warmup", resume=resume, device=device,
-            optimizer=search_optimizer(gated, cfg), progress=progress, fingerprint=run_fingerprint,
-            **phase_hooks("warmup", 0))
-    result = fit(
-        gated, data, train, out / "train", resume=resume, device=device,
-        optimizer=search_optimizer(gated, cfg), step_hook=ProximalGateStep(gated, cfg.lam, cfg.nonnegative),
-        progress=progress, fingerprint=run_fingerprint, **phase_hooks("search", cfg.warmup_epochs),
-    )
+    with weights_frozen(gated, cfg.weights == "frozen"):
+        if cfg.warmup_epochs:  # the same recipe without the proximal step: alternatives learn before the penalty
+            fit(gated, data, replace(train, epochs=cfg.warmup_epochs), out / "warmup", resume=resume,
+                device=device, optimizer=search_optimizer(gated, cfg), progress=progress,
+                fingerprint=run_fingerprint, **phase_hooks("warmup", 0))
+        result = fit(
+            gated, data, train, out / "train", resume=resume, device=device,
+            optimizer=search_optimizer(gated, cfg), step_hook=ProximalGateStep(gated, cfg.lam, cfg.nonnegative),
+            progress=progress, fingerprint=run_fingerprint, **phase_hooks("search", cfg.warmup_epochs),
+        )
     gated.to("cpu").eval()
     if cfg.single_candidate:
         keep_strongest_candidate_(gated, _calibration_batch(data.train, max(cfg.calibration_samples, 1)))

@@ -224,3 +224,32 @@ def test_penalised_training_shrinks_the_effective_branch_output(tmp_path):
     assert float(out["y"].norm()) < 0.5 * before
     assert not math.isnan(before)
     assert architecture_cost  # imported API stays available
+
+
+@pytest.mark.parametrize("weights", ["frozen", "train"])
+def test_frozen_weights_search_learns_only_the_gates(weights, tmp_path):
+    """``weights: frozen``: the search moves the gates and nothing else (the stem and the head keep the
+    base's values exactly); ``train`` moves them. Afterwards every parameter requires grad again."""
+    from darc.materialize import load_materialized
+
+    torch.manual_seed(0)
+    base = TinyResNet()
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    summary = run_search(base, bundle(), cfg(1.0, epochs=3, weights=weights), tmp_path / weights, progress=False)
+    assert all(p.requires_grad for p in base.parameters())
+    mat = tmp_path / weights / "materialized"
+    plain = load_materialized(mat / "architecture.json", mat / "weights.pt", base_model=TinyResNet())
+    after = plain.state_dict()
+    fixed = [k for k in before if k.startswith(("stem.0.weight", "stem.1.weight", "stem.1.bias", "head."))]
+    assert fixed
+    same = [torch.equal(before[k], after[k]) for k in fixed]
+    assert all(same) if weights == "frozen" else not any(same)
+    log = [json.loads(line) for line in (tmp_path / weights / "gates.jsonl").read_text().splitlines()]
+    start = {(r["slot"], r["candidate"]): r["gate"] for r in log if r["t"] == 0}
+    final = {(g["slot"], g["candidate"]): g["gate"] for g in summary["final_gates"]}
+    assert any(final[k] != start[k] for k in start), "the gates must have learned"
+
+
+def test_unknown_search_weights_mode_is_refused():
+    with pytest.raises(ValueError, match="weights must be one of"):
+        SearchConfig(weights="half")
