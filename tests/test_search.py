@@ -250,6 +250,15 @@ def test_frozen_weights_search_learns_only_the_gates(weights, tmp_path):
     assert any(final[k] != start[k] for k in start), "the gates must have learned"
 
 
+def test_frozen_weights_search_survives_every_gate_reaching_zero(tmp_path):
+    """With the weights frozen, once every gate is zero nothing on the loss's path learns: the search goes
+    on (no backward) and materialises a network of shortcuts."""
+    torch.manual_seed(0)
+    summary = run_search(TinyResNet(), bundle(), cfg(1000.0, epochs=2, weights="frozen", candidates=["original"]), tmp_path / "s",
+                         progress=False)
+    assert all(g["gate"] == 0.0 for g in summary["final_gates"])
+
+
 def test_unknown_search_weights_mode_is_refused():
     with pytest.raises(ValueError, match="weights must be one of"):
         SearchConfig(weights="half")

@@ -164,7 +164,9 @@ def train_one_epoch(
                     "NaN/inf and its normalisation, and with AMP try amp_dtype 'bfloat16' or amp off."
                 )
             optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
+            if not total_loss.requires_grad:  # nothing on the loss's path learns: a frozen-weight search
+                stepped = False               # whose gates are all zero (every branch dropped)
+            elif scaler is not None:
                 scaler.scale(total_loss).backward()
                 before = scaler.get_scale()
                 scaler.step(optimizer)
