@@ -254,8 +254,8 @@ def test_frozen_weights_search_survives_every_gate_reaching_zero(tmp_path):
     """With the weights frozen, once every gate is zero nothing on the loss's path learns: the search goes
     on (no backward) and materialises a network of shortcuts."""
     torch.manual_seed(0)
-    summary = run_search(TinyResNet(), bundle(), cfg(1000.0, epochs=2, weights="frozen", candidates=["original"]), tmp_path / "s",
-                         progress=False)
+    c = cfg(1000.0, epochs=2, weights="frozen", candidates=["original"])
+    summary = run_search(TinyResNet(), bundle(), c, tmp_path / "s", progress=False)
     assert all(g["gate"] == 0.0 for g in summary["final_gates"])
 
 
