@@ -14,29 +14,36 @@ LAM = 1.0
 RECIPE = TrainConfig(epochs=4, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="constant")
 
 
-def _search(kinds, lam=LAM):
+def _search(kinds, lam=LAM, weights="train"):
     torch.set_num_threads(1)
-    return toy_search(toy_net(kinds, width=16), SearchConfig(lam=lam, train=RECIPE), inputs=toy_inputs(size=8))
+    cfg = SearchConfig(lam=lam, train=RECIPE, weights=weights)
+    return toy_search(toy_net(kinds, width=16), cfg, inputs=toy_inputs(size=8))
 
 
-@pytest.fixture(scope="module")
-def mixed():
+#: The search's two ways with the weights: the paper's joint training, and the gates alone (the workflow's default)
+WEIGHTS = ["train", "frozen"]
+
+
+@pytest.fixture(scope="module", params=WEIGHTS)
+def mixed(request):
     """One useful-but-replaceable, one useless, one irreplaceable and one more replaceable slot."""
-    return _search(["half", "zero", "full", "half"])
+    return _search(["half", "zero", "full", "half"], weights=request.param)
 
 
-def test_exact_cheaper_copies_replace_the_originals():
-    res = _search(["half"] * 4)
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_exact_cheaper_copies_replace_the_originals(weights):
+    res = _search(["half"] * 4, weights=weights)
     alone_and_cheaper = [labels for labels in res["kept"].values() if len(labels) == 1 and labels != ["original"]]
     assert len(alone_and_cheaper) >= 3, res["kept"]
     assert res["rel_mse"] <= 0.05 < res["rel_mse_drop_all"]  # and removing the slots would be costly
     assert res["decisions"]["replaced"] >= 3 and res["param_reduction"] > 1.5
 
 
-def test_a_small_lambda_keeps_the_base():
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_a_small_lambda_keeps_the_base(weights):
     """Lambda is a dial: the original's head start (half the slot's output) keeps it when the penalty is
     small, even where an exact cheaper copy exists."""
-    res = _search(["half"] * 4, lam=0.1)
+    res = _search(["half"] * 4, lam=0.1, weights=weights)
     assert all(labels == ["original"] for labels in res["kept"].values()), res["kept"]
     assert res["rel_mse"] <= 0.05
 
