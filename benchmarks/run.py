@@ -173,6 +173,80 @@ def cost_model_error_bench(args: argparse.Namespace) -> dict[str, Any]:
                     "latency as a fraction of the base, both measured together, as the penalty uses it"}
 
 
+def _single_change_savings(gated: nn.Module, base: nn.Module, shape: tuple[int, ...], batch: int, pairs: int,
+                           threads: int) -> dict[tuple[str, str], float]:
+    """(slot, label) -> measured end-to-end saving ``1 - t(changed) / t(base)`` of the network in which only
+    that slot changes (to an alternative, or ``"dropped"``), each timed against the base in interleaved A/B
+    pairs."""
+    from darc.peers.decisions import materialize_decisions
+
+    slots = gated_slots(gated)
+    keep = {n: s.refs[s.labels.index("original")] for n, s in slots.items()}
+    out = {}
+    for name, slot in slots.items():
+        for label in [*[lb for lb in slot.labels if lb != "original"], "dropped"]:
+            decisions = {**keep, name: None if label == "dropped" else slot.refs[slot.labels.index(label)]}
+            plain, _ = materialize_decisions(gated, decisions)
+            ab = compare_latency(base, plain.eval(), shape, batch, pairs=pairs, threads=threads,
+                                 min_block_time=0.1)
+            out[name, label] = 1.0 - 1.0 / ab.ratio_median
+            print(f"{name:24s} {label:20s} measured saving {out[name, label]:+.4f}", flush=True)
+    return out
+
+
+def _rank_correlation(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation (no ties expected in timings)."""
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@BENCHMARKS.register("slot_costs")
+def slot_costs_bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Each single-slot change priced by latency tables against the same change measured end to end.
+
+    For the experiment in ``--config`` (e.g. ``runs/default/cifar_wrn/experiment.yaml``) the base is gated as
+    a search gates it; every slot x (alternative or dropped) becomes one network in which only that slot
+    changes, timed against the base at the search's cost batch (A/B, ``--pairs``). A table's predicted saving
+    is ``(cost(original) - cost(candidate)) / base_total``. Reports per table the rank correlation and the
+    mean absolute error of predicted against measured savings: does the table rank the choices right?
+    """
+    import shutil
+    import tempfile
+
+    from darc.config import load_experiment
+    from darc.experiment import base_model, load_data, search_config
+    from darc.search import gate_for_search
+
+    exp = load_experiment(args.config)
+    data = load_data(exp)
+    base = base_model(exp, data).eval()
+    cfg = search_config(exp, 0.0)
+    cfg.distill_steps = 0  # timings depend on each candidate's structure, not its weights
+    gated = gate_for_search(base, data, cfg)
+    shape, batch = tuple(data.meta.input_shape), cfg.cost_batch_size
+    predicted: dict[str, dict[tuple[str, str], float]] = {}
+    for table in args.tables:
+        context, _, path = table.rpartition("=")
+        with tempfile.TemporaryDirectory() as tmp:  # a copy: an entry the table lacks is timed, never written back
+            copy = Path(tmp) / "table.json"
+            shutil.copyfile(path, copy)
+            ctx = CostContext(shape, batch_size=batch, threads=args.threads, table_path=copy,
+                              context=context or cfg.latency_context)
+            report = assign_costs(gated, base, "latency", ctx)
+        norm = {n: {lb: v["normalized"] for lb, v in s.items()} for n, s in report["slots"].items()}
+        predicted[table] = {(n, lb): c["original"] - c.get(lb, 0.0)
+                            for n, c in norm.items() for lb in [*[x for x in c if x != "original"], "dropped"]}
+    measured = _single_change_savings(gated, base, shape, batch, args.pairs, args.threads)
+    keys = list(measured)
+    rows = [{"slot": n, "candidate": lb, "measured_saving": measured[n, lb],
+             **{f"predicted_saving[{t}]": predicted[t][n, lb] for t in args.tables}} for n, lb in keys]
+    summary = {t: {"rank_correlation": _rank_correlation([predicted[t][k] for k in keys], [measured[k] for k in keys]),
+                   "mean_abs_error": float(np.mean([abs(predicted[t][k] - measured[k]) for k in keys]))}
+               for t in args.tables}
+    return {"config": args.config, "model": exp["model"], "batch_size": batch, "pairs": args.pairs,
+            "tables": summary, "changes": rows}
+
+
 #: (width, map size) pairs of the alternative-latency benchmark: each stage of a WRN on 28x28 inputs at
 #: widen factors 1, 2, 4, 8 (stage 1: 28x28, stage 2: 14x14, stage 3: 7x7).
 ALT_SETTINGS = [(16, 28), (32, 14), (64, 7), (32, 28), (64, 14), (128, 7), (64, 28), (128, 14), (256, 7),
@@ -216,8 +290,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--pairs", type=int, default=20)
     ap.add_argument("--model", default="wrn16_2", help="base network of cost_model_error")
-    ap.add_argument("--context", default="parent", choices=["parent", "slot"],
+    ap.add_argument("--context", default="parent", choices=["parent", "network", "slot"],
                     help="latency cost context of cost_model_error (see darc.costs.CostContext)")
+    ap.add_argument("--config", help="experiment YAML of slot_costs (e.g. runs/default/cifar_wrn/experiment.yaml)")
+    ap.add_argument("--tables", nargs="+", default=[], metavar="[CONTEXT=]PATH",
+                    help="latency tables (JSON) slot_costs prices changes with, each in its latency context "
+                         "(parent, network, slot; default the config's)")
     ap.add_argument("--out", default="runs/benchmarks")
     args = ap.parse_args(argv)
     if args.list or not args.name:
@@ -228,7 +306,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     record = {"benchmark": args.name, **BENCHMARKS.create(args.name, args),
               "environment": bench_environment("cpu", threads=args.threads)}
-    suffix = f"_{args.model}_{args.context}" if args.name == "cost_model_error" else ""
+    suffix = {"cost_model_error": f"_{args.model}_{args.context}",
+              "slot_costs": f"_{Path(args.config or '').parent.name}"}.get(args.name, "")
     atomic_write_json(record, Path(args.out) / f"{args.name}{suffix}.json")
     print({k: v for k, v in record.items() if k != "environment"})
     return record

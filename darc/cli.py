@@ -50,6 +50,17 @@ def cmd_search(args: argparse.Namespace) -> dict:
                   scale=args.scale, progress=args.progress, method=method)
 
 
+def cmd_latency_table(args: argparse.Namespace) -> dict:
+    from darc.experiment import measure_latency_table
+
+    exp = _experiment(args)
+    if exp.get("search", {}).get("cost_model", "latency") != "latency":
+        raise ValueError("the experiment's search.cost_model is not latency: it reads no latency table")
+    report = measure_latency_table(exp, args.out, start_from=args.start_from)
+    print(f"wrote {args.out}: base {report['base_total'] * 1e3:.3f} ms, {len(report['slots'])} slots")
+    return report
+
+
 def cmd_finetune(args: argparse.Namespace) -> dict:
     from darc.experiment import finetune_search
 
@@ -157,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "candidates at uniform cost), darc_params / darc_macs (DARC with that cost model)")
     p.add_argument("--base", required=True, help="the base run directory (holds model.pt)")
     p.set_defaults(func=cmd_search)
+    p = sub.add_parser("latency-table", help="time an experiment's latency lookup table (alone on the machine), "
+                       "e.g. to version it as search.latency_table")
+    _common(p, out=False)
+    p.add_argument("--out", required=True, help="the table (JSON) to write")
+    p.add_argument("--start-from", help="a table whose entries are kept (only missing ones are timed)")
+    p.set_defaults(func=cmd_latency_table)
     p = sub.add_parser("finetune", help="fine-tune a materialised network without penalty")
     _common(p)
     _progress(p)

@@ -16,7 +16,8 @@ Registered cost models (:data:`COST_MODELS`):
   file keyed by module (a label + a hash of its structure), shape, batch, threads, device and dtype,
   which also holds the whole base network's latency (the normaliser). A candidate's cost is its
   marginal latency inside the slot's parent module (the residual block of a branch slot): the parent
-  with the candidate minus the parent with the slot dropped; or its own latency (:class:`CostContext`).
+  with the candidate minus the parent with the slot dropped; the same difference in the whole network
+  (``context="network"``); or its own latency (:class:`CostContext`).
   Each entry is timed in interleaved A/B pairs against the base network, so machine drift cancels.
   Entries already in the file are reused, so one exclusive measuring job can serve many searches.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,16 @@ class CostContext:
 
     ``context`` (latency only): ``"parent"`` (default) prices a candidate by its *marginal* latency in the
     module that holds the slot, ``t(parent with the candidate) - t(parent with the slot dropped)``, so what
-    dropping a slot also removes (a residual block's pre-activation and addition) is counted; ``"slot"``
-    times each candidate alone. On WRN-16-2 (batch 1, 1 thread) ``"parent"`` predicted whole-network
-    latency within 10 % on both CPUs tried, ``"slot"`` on one of them (``benchmarks/run.py
-    cost_model_error``), so ``"parent"`` is the default. Slots directly under the root are timed alone
-    either way. Every module is timed against the base network in ``pairs`` interleaved A/B pairs
-    (:func:`darc.bench.cost_check.build_latency_table` with a reference), so machine drift cancels.
+    dropping a slot also removes (a residual block's pre-activation and addition) is counted; ``"network"``
+    takes the same difference in the whole network (the base with only that slot changed), so what a
+    block costs among its neighbours (caches, dispatch, layout changes) is counted too, at one whole-network
+    timing per candidate; ``"slot"`` times each candidate alone. On WRN-16-2 (batch 1, 1 thread)
+    ``"parent"`` predicted whole-network latency within 10 % on both CPUs tried, ``"slot"`` on one of them
+    (``benchmarks/run.py cost_model_error``); how well each ranks single-slot changes is measured by
+    ``benchmarks/run.py slot_costs``. Slots directly under the root are timed alone under ``"parent"``.
+    Every module is timed against the base network in ``pairs`` interleaved A/B pairs of blocks lasting
+    about ``min_block_time`` seconds (:func:`darc.bench.cost_check.build_latency_table` with a reference),
+    so machine drift cancels.
     """
 
     input_shape: tuple[int, ...]
@@ -61,11 +66,12 @@ class CostContext:
     min_run_time: float = 0.1
     context: str = "parent"
     pairs: int = 10
+    min_block_time: float = 0.02
 
 
 #: ``fn(base_model, slots, ctx) -> (base_total, {slot: [raw cost per candidate]}, unit)``
 CostFn = Callable[[nn.Module, dict[str, GatedSlot], CostContext], tuple[float, dict[str, list[float]], str]]
-LATENCY_CONTEXTS = ("parent", "slot")
+LATENCY_CONTEXTS = ("parent", "network", "slot")
 COST_MODELS: Registry[tuple[float, dict[str, list[float]], str]] = Registry("cost model")
 
 
@@ -104,26 +110,52 @@ def mac_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext):
     return float(count_macs(base, ctx.input_shape, 1)), raw, "MACs"
 
 
-def _in_context(base: nn.Module, name: str, slot: GatedSlot) -> tuple[str, dict[str, nn.Module]] | None:
-    """The slot's parent module with each weighted candidate in place, and with the slot dropped.
+class _BuiltOnAccess(Mapping[str, nn.Module]):
+    """Modules built when read (whole-network variants), so a table of many never holds them all at once."""
 
-    Returns ``(parent_name, {table label: module})`` (the dropped variant under ``"dropped"``), or
-    None for a slot without a parent inside ``base`` (it is measured alone).
+    def __init__(self, builders: dict[str, Callable[[], nn.Module]]) -> None:
+        self._builders = builders
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return self._builders[name]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
+
+def _in_context(
+    base: nn.Module, name: str, slot: GatedSlot, context: str,
+) -> tuple[str, dict[str, Callable[[], nn.Module]]] | None:
+    """Builders of the module a slot is timed in (its parent, or the whole network under ``"network"``)
+    with each weighted candidate in place, and with the slot dropped.
+
+    Returns ``(scope, {table label: builder})`` (the dropped variant under ``"dropped"``; ``scope`` is the
+    timed module's name, ``""`` for the whole network), or None for a slot timed alone (``"slot"``, or a
+    slot without a parent inside ``base`` under ``"parent"``).
     """
     from darc.materialize import assemble_slot
 
     parent_name, _, attr = name.rpartition(".")
-    if not parent_name:
+    if context == "slot" or (context == "parent" and not parent_name):
         return None
-    parent = base.get_submodule(parent_name)
-    variants: dict[str, nn.Module] = {}
-    for label, candidate in [*zip(slot.labels, slot.candidates), ("dropped", None)]:
-        if candidate is not None and _weightless(candidate):
-            continue
-        variant = copy.deepcopy(parent)
-        setattr(variant, attr, copy.deepcopy(candidate) if candidate is not None else assemble_slot(slot.spec, []))
-        variants[label] = variant
-    return parent_name, variants
+    scope = "" if context == "network" else parent_name
+    holder = parent_name[len(scope):].lstrip(".")  # the slot's parent, inside the timed module
+    timed = base.get_submodule(scope)
+
+    def builder(candidate: nn.Module | None) -> Callable[[], nn.Module]:
+        def build() -> nn.Module:
+            variant = copy.deepcopy(timed)
+            replacement = copy.deepcopy(candidate) if candidate is not None else assemble_slot(slot.spec, [])
+            setattr(variant.get_submodule(holder), attr, replacement)
+            return variant
+        return build
+
+    options = [*zip(slot.labels, slot.candidates), ("dropped", None)]
+    variants = {label: builder(c) for label, c in options if c is None or not _weightless(c)}
+    return scope, variants
 
 
 @COST_MODELS.register("latency")
@@ -144,34 +176,38 @@ def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext
     def key(name: str, shape: tuple[int, ...]) -> LatencyKey:
         return LatencyKey(name, tuple(shape), ctx.batch_size, threads, str(device), dtype_name(ctx.dtype))
 
-    todo: dict[str, nn.Module] = {}
+    todo: dict[str, Callable[[], nn.Module]] = {}
     shapes: dict[str, tuple[int, ...]] = {}
 
-    def need(label: str, module: nn.Module, shape: tuple[int, ...]) -> LatencyKey:
-        k = key(_module_key(label, module), shape)
+    def need(label: str, build: Callable[[], nn.Module], shape: tuple[int, ...]) -> LatencyKey:
+        k = key(_module_key(label, build()), shape)
         if k not in table:
-            todo[k.module], shapes[k.module] = module, tuple(shape)
+            todo[k.module], shapes[k.module] = build, tuple(shape)
         return k
 
-    base_key = need("base", base, tuple(ctx.input_shape))
-    contexts = {n: _in_context(base, n, s) if ctx.context == "parent" else None for n, s in slots.items()}
-    parent_io = capture_io(base, sorted({c[0] for c in contexts.values() if c}), tuple(ctx.input_shape))
+    def as_is(module: nn.Module) -> Callable[[], nn.Module]:
+        return lambda: module
+
+    base_key = need("base", as_is(base), tuple(ctx.input_shape))
+    contexts = {n: _in_context(base, n, s, ctx.context) for n, s in slots.items()}
+    scopes = sorted({c[0] for c in contexts.values() if c and c[0]})
+    scope_io = capture_io(base, scopes, tuple(ctx.input_shape)) if scopes else {}
     keys: dict[str, dict[str, LatencyKey]] = {}
     for n, s in slots.items():
         if contexts[n] is None:
-            keys[n] = {label: need(label, c, s.spec.in_shape)
+            keys[n] = {label: need(label, as_is(c), s.spec.in_shape)
                        for label, c in zip(s.labels, s.candidates) if not _weightless(c)}
         else:
-            parent_name, variants = contexts[n]
-            shape = tuple(parent_io[parent_name][0].shape[1:])
-            keys[n] = {label: need(f"{n}<-{label}", m, shape) for label, m in variants.items()}
+            scope, variants = contexts[n]
+            shape = tuple(scope_io[scope][0].shape[1:]) if scope else tuple(ctx.input_shape)
+            keys[n] = {label: need(f"{n}<-{label}", build, shape) for label, build in variants.items()}
 
     def measure() -> None:
         if todo:
             table.update(build_latency_table(
-                todo, shapes, ctx.batch_size, device=device, threads=threads, dtype=ctx.dtype,
+                _BuiltOnAccess(todo), shapes, ctx.batch_size, device=device, threads=threads, dtype=ctx.dtype,
                 min_run_time=ctx.min_run_time, reference=(base_key.module, base, tuple(ctx.input_shape)),
-                pairs=ctx.pairs, path=ctx.table_path,
+                pairs=ctx.pairs, min_block_time=ctx.min_block_time, path=ctx.table_path,
             ))
             todo.clear()
 
@@ -183,7 +219,7 @@ def latency_costs(base: nn.Module, slots: dict[str, GatedSlot], ctx: CostContext
         if contexts[n] is not None:
             for label, c in zip(s.labels, s.candidates):
                 if label in keys[n] and table[keys[n][label]] <= table[keys[n]["dropped"]]:
-                    alone[n, label] = need(label, c, s.spec.in_shape)
+                    alone[n, label] = need(label, as_is(c), s.spec.in_shape)
     measure()
 
     def cost(n: str, label: str) -> float:

@@ -198,7 +198,8 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_fro
     cfg.distill_steps = 0  # the table keys on each candidate's structure, not its weights
     gated = gate_for_search(base, data, cfg)
     ctx = CostContext(tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=cfg.cost_device,
-                      threads=cfg.cost_threads, table_path=table_path, context=cfg.latency_context)
+                      threads=cfg.cost_threads, table_path=table_path, context=cfg.latency_context,
+                      pairs=cfg.latency_pairs, min_block_time=cfg.latency_block_time)
     return assign_costs(gated, base, "latency", ctx)
 
 

@@ -80,7 +80,9 @@ class SearchConfig:
     cost_threads: int | None = None
     cost_device: str | None = None  # where latency costs are measured; default: the search's device
     latency_table: str | None = None
-    latency_context: str = "parent"  # "parent": marginal latency in the slot's block; "slot": timed alone
+    latency_context: str = "parent"  # marginal latency in the slot's block, or in the "network"; "slot": alone
+    latency_pairs: int = 10  # interleaved A/B pairs per latency-table entry
+    latency_block_time: float = 0.02  # seconds per timed block of those pairs
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -152,6 +154,7 @@ def run_search(
     ctx = CostContext(
         tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=resolve_cost_device(cfg, device),
         threads=cfg.cost_threads, table_path=cfg.latency_table, context=cfg.latency_context,
+        pairs=cfg.latency_pairs, min_block_time=cfg.latency_block_time,
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
     if info.is_main:

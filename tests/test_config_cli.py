@@ -120,3 +120,21 @@ def test_cli_bench_a_registered_model_and_an_architecture_file(tmp_path, capsys)
     assert main(["bench", "--arch", str(tmp_path / "m" / "architecture.json"), "--weights",
                  str(tmp_path / "m" / "weights.pt"), "--batch-sizes", "1", "--threads", "1",
                  "--out", str(tmp_path / "c")]) == 0
+
+
+def test_cli_latency_table_times_the_experiments_candidates(tmp_path, capsys, monkeypatch):
+    from darc.bench import cost_check
+
+    def fake_table(modules, in_shapes, batch_size, *, device, threads, **_):  # no timing in tests
+        return {cost_check.LatencyKey(n, tuple(in_shapes[n]), batch_size, threads, str(device), "float32"):
+                (2.0 if n.startswith("base#") else 1.0 + ("dropped" not in n)) for n in modules}
+
+    monkeypatch.setattr(cost_check, "build_latency_table", fake_table)
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump(EXP))
+    out = str(tmp_path / "table.json")
+    assert main(["latency-table", "--config", str(cfg), "--out", out]) == 2  # cost_model params reads no table
+    assert "not latency" in capsys.readouterr().err
+    assert main(["latency-table", "--config", str(cfg), "--out", out, "--set", "search.cost_model=latency",
+                 "--set", "search.latency_context=network"]) == 0
+    assert "base 2000.000 ms" in capsys.readouterr().out

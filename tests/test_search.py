@@ -78,7 +78,7 @@ def _leaf_calls(module: nn.Module, shape: tuple[int, ...]) -> int:
     return len(calls)
 
 
-@pytest.mark.parametrize("context", ["parent", "slot"])
+@pytest.mark.parametrize("context", ["parent", "network", "slot"])
 def test_latency_cost_is_the_marginal_cost_in_the_parent_block(context, monkeypatch):
     from darc.bench import cost_check
     from darc.models import create_model
@@ -94,8 +94,39 @@ def test_latency_cost_is_the_marginal_cost_in_the_parent_block(context, monkeypa
     cost = report["slots"]["stages.0.1.branch"]["original"]["raw"]
     # the branch runs conv, BN, ReLU, conv; dropping it also skips the block's pre-activation BN and ReLU
     # (the block becomes its identity shortcut, one call either way)
-    assert cost == (6 if context == "parent" else 4)
+    # (in the whole network the difference is the same: everything else runs either way)
+    assert cost == (4 if context == "slot" else 6)
     assert report["slots"]["stages.0.1.branch"]["narrow(ratio=0.5)"]["raw"] == cost
+
+
+def test_network_context_times_the_base_with_only_that_slot_changed(monkeypatch):
+    from darc.bench import cost_check
+    from darc.models import create_model
+
+    timed = {}
+
+    def fake_table(modules, in_shapes, batch_size, *, device, threads, **_):
+        out = {}
+        for n, m in modules.items():
+            timed[n] = (m, tuple(in_shapes[n]))
+            out[cost_check.LatencyKey(n, tuple(in_shapes[n]), batch_size, threads, str(device), "float32")] = 1.0
+        return out
+
+    monkeypatch.setattr(cost_check, "build_latency_table", fake_table)
+    base = create_model("wrn16_1", in_chans=1, input_size=8, num_classes=4).eval()
+    gated = gate_model(base, "branch", ["original", {"alternative": "narrow", "ratio": 0.5}])
+    assign_costs(gated, base, "latency", CostContext((1, 8, 8), context="network"))
+    variants = {n: v for n, v in timed.items() if "<-" in n}
+    assert len(variants) == 6 * 3  # 6 branch slots x (original, narrow, dropped)
+    base_params = dict(base.named_parameters())
+    for name, (module, shape) in variants.items():
+        slot, label = name.split("#")[0].split("<-")
+        assert type(module) is type(base) and shape == (1, 8, 8)  # the whole network, at its input
+        changed = {k.split(".branch")[0] + ".branch" for k, p in module.named_parameters()
+                   if k not in base_params or base_params[k].shape != p.shape}
+        changed |= {k.split(".branch")[0] + ".branch" for k in base_params if k not in dict(module.named_parameters())}
+        assert changed == (set() if label == "original" else {slot}), name
+    assert all(p.requires_grad for p in base.parameters())  # the base itself is untouched
 
 
 def test_marginal_latency_lost_in_noise_falls_back_to_the_candidate_alone(monkeypatch):

@@ -72,6 +72,7 @@ def build_latency_table(
     min_measurements: int = 10,
     reference: tuple[str, nn.Module, Sequence[int]] | None = None,
     pairs: int = 10,
+    min_block_time: float = 0.02,
     path: str | os.PathLike | None = None,
 ) -> dict[LatencyKey, float]:
     """Measure every module; returns ``{LatencyKey: median seconds}``.
@@ -80,7 +81,8 @@ def build_latency_table(
     (without batch). Without ``reference`` each module is timed alone
     (:func:`darc.bench.latency.measure_module_latency`). With ``reference=(name, module, in_shape)``
     (DARC passes the base network) each module is timed *against the reference* by the interleaved A/B
-    protocol (:func:`darc.bench.latency.compare_latency`, ``pairs`` pairs): an entry is its median
+    protocol (:func:`darc.bench.latency.compare_latency`, ``pairs`` pairs of blocks lasting about
+    ``min_block_time`` seconds): an entry is its median
     per-pair ratio to the reference times the reference's median over all pairs, so drifts of the
     machine while the table is built cancel; the reference gets an entry of its own. With ``path``
     also writes the JSON file (atomically) with quartiles, ratios, descriptions and the environment,
@@ -112,7 +114,7 @@ def build_latency_table(
             if name == ref_name:
                 continue
             ab = compare_latency(module, ref_module, in_shapes[name], batch_size, pairs=pairs, warmup=warmup,
-                                 input_shape_b=ref_shape, **common)
+                                 min_block_time=min_block_time, input_shape_b=ref_shape, **common)
             ratios[name] = (ab.ratio_q25, ab.ratio_median, ab.ratio_q75)
             ref_times += ab.times_b_s
         if not ref_times:  # nothing to compare: time the reference alone
