@@ -138,12 +138,14 @@ def _as_configured(cfg: SearchConfig) -> None:
 def _equal_budget_reference(cfg: SearchConfig) -> None:
     cfg.lam, cfg.candidates, cfg.cost_model, cfg.latency_table = 0.0, ["original"], "params", None
     cfg.weights = "train"  # plain training of the base for the search's images, whatever DARC's search does
+    cfg.handoff = "searched"  # and the fine-tune continues from that training
 
 
 @SEARCH_METHODS.register("sss")
 def _sparse_structure_selection(cfg: SearchConfig) -> None:
     cfg.candidates, cfg.cost_model, cfg.latency_table = ["original"], "uniform", None
     cfg.weights = "train"  # as published: block scales and weights learn together
+    cfg.handoff = "searched"  # and the network is the one they learned
 
 
 def _cost_model_ablation(model: str) -> Callable[[SearchConfig], None]:

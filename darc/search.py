@@ -34,6 +34,14 @@ from darc.train import distributed as D
 #: distilled alternatives') values. Batch-norm statistics still track the gated network in both.
 SEARCH_WEIGHTS = frozenset({"train", "frozen"})
 
+#: What the search hands to the fine-tune. ``searched``: the search's network, each surviving gate folded into
+#: its candidate's weights (the paper). ``rebuilt``: the search only decides; the network is rebuilt from the
+#: one the search started from (the base and the distilled alternatives, batch-norm statistics included), each
+#: slot's surviving candidates at full strength (their gates rescaled to sum to 1, as the gates did at the
+#: start). Under an l1 penalty the gates shrink as well as select (the lasso's bias); ``rebuilt`` keeps the
+#: selection and undoes the shrinkage, as a relaxed lasso refits.
+SEARCH_HANDOFFS = frozenset({"searched", "rebuilt"})
+
 
 @contextmanager
 def weights_frozen(gated: nn.Module, frozen: bool = True) -> Iterator[None]:
@@ -69,6 +77,7 @@ class SearchConfig:
     distill_lr: float = 1e-2
     warmup_epochs: int = 0  # epochs of the search recipe without the penalty, before the search
     weights: str = "train"  # "train": weights and gates learn together (the paper); "frozen": only the gates
+    handoff: str = "searched"  # what the fine-tune gets: the "searched" network, or one "rebuilt" (SEARCH_HANDOFFS)
     single_candidate: bool = True  # keep at most one candidate per slot (the largest contribution)
     log_gates_every: int | None = 50  # steps between gate-trajectory rows (epoch ends are always logged)
     lr_gate: float | None = None  # default: the weights' lr
@@ -91,6 +100,8 @@ class SearchConfig:
             raise ValueError(f"lr_gate must be > 0 (or None for the weights' lr), got {self.lr_gate}")
         if self.weights not in SEARCH_WEIGHTS:
             raise ValueError(f"weights must be one of {sorted(SEARCH_WEIGHTS)}, got {self.weights!r}")
+        if self.handoff not in SEARCH_HANDOFFS:
+            raise ValueError(f"handoff must be one of {sorted(SEARCH_HANDOFFS)}, got {self.handoff!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -157,6 +168,7 @@ def run_search(
         pairs=cfg.latency_pairs, min_block_time=cfg.latency_block_time,
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
+    start_state = pre_search_state(gated) if cfg.handoff == "rebuilt" else None
     if info.is_main:
         atomic_write_json(cost_report, out / "costs.json")
     gates_log = GateLog(out / "gates.jsonl", enabled=info.is_main)
@@ -203,14 +215,18 @@ def run_search(
     gated.to("cpu").eval()
     if cfg.single_candidate:
         keep_strongest_candidate_(gated, _calibration_batch(data.train, max(cfg.calibration_samples, 1)))
+    searched_gates = gate_table(gated)
+    if start_state is not None:
+        rebuild_from_(gated, start_state)
     plain, arch = materialize(gated)
-    arch["search"] = {"lam": cfg.lam, "cost_model": cfg.cost_model, "arch_cost": architecture_cost(gated)}
+    arch["search"] = {"lam": cfg.lam, "cost_model": cfg.cost_model, "arch_cost": architecture_cost(gated),
+                      "handoff": cfg.handoff}
     arch_path, weights_path = out / "materialized" / "architecture.json", out / "materialized" / "weights.pt"
     if info.is_main:
         arch_path, weights_path = save_materialized(plain, arch, out / "materialized")
     summary = {
         "lam": cfg.lam, "cost_model": cfg.cost_model, "arch_cost": architecture_cost(gated),
-        "final_gates": gate_table(gated), "metrics": result["metrics"],
+        "final_gates": searched_gates, "handoff": cfg.handoff, "metrics": result["metrics"],
         "kept": kept_labels(arch), "decisions": slot_decisions(kept_labels(arch)),
         "distill_error": {n: dict(zip(s.labels, s.distill_error)) for n, s in gated_slots(gated).items()},
         "architecture": str(arch_path), "weights": str(weights_path), "config": cfg.to_dict(),
@@ -287,6 +303,30 @@ def keep_strongest_candidate_(gated: nn.Module, calibration: torch.Tensor) -> di
         slot.gate[best] = total
         kept[name] = slot.labels[best]
     return kept
+
+
+def pre_search_state(gated: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every parameter and buffer of ``gated`` but the gates (what :func:`rebuild_from_` restores)."""
+    gate_keys = _gate_keys(gated)
+    return {k: v.detach().clone() for k, v in gated.state_dict().items() if k not in gate_keys}
+
+
+def _gate_keys(gated: nn.Module) -> set[str]:
+    return {f"{name}.gate" if name else "gate" for name in gated_slots(gated)}
+
+
+@torch.no_grad()
+def rebuild_from_(gated: nn.Module, start_state: dict[str, torch.Tensor]) -> None:
+    """Restore ``start_state`` (from :func:`pre_search_state`) and put each slot's surviving candidates at full
+    strength: their gates rescaled so their magnitudes sum to 1 (signs kept). Zero gates stay zero, so the
+    architecture is the search's; only the weights, statistics and gate sizes go back to the start."""
+    missing, unexpected = gated.load_state_dict(start_state, strict=False)
+    if unexpected or set(missing) - _gate_keys(gated):
+        raise ValueError(f"the pre-search state does not fit this network: missing {missing}, unexpected {unexpected}")
+    for slot in gated_slots(gated).values():
+        total = float(slot.gate.abs().sum())
+        if total > 0:
+            slot.gate.div_(total)
 
 
 def finetune(

@@ -293,3 +293,50 @@ def test_frozen_weights_search_survives_every_gate_reaching_zero(tmp_path):
 def test_unknown_search_weights_mode_is_refused():
     with pytest.raises(ValueError, match="weights must be one of"):
         SearchConfig(weights="half")
+
+
+def _plain(out_dir, base_model):
+    from darc.materialize import load_materialized
+
+    mat = out_dir / "materialized"
+    return load_materialized(mat / "architecture.json", mat / "weights.pt", base_model=base_model)
+
+
+def test_rebuilt_handoff_keeps_the_decisions_and_hands_over_the_starting_network(tmp_path):
+    """``handoff: rebuilt``: the same search decides the same slots as ``searched``, but the network handed on
+    is the one the search started from (weights and batch-norm statistics of the base, which here trained
+    during the search) with each kept candidate at full strength (gate 1), not shrunk."""
+    runs = {}
+    for handoff in ("searched", "rebuilt"):
+        torch.manual_seed(0)
+        base = TinyResNet()
+        before = {k: v.clone() for k, v in base.state_dict().items()}
+        c = cfg(LAM_SOME_DROPPED, epochs=3, weights="train", candidates=["original"], handoff=handoff)
+        runs[handoff] = (run_search(base, bundle(), c, tmp_path / handoff, progress=False), before)
+    (searched, _), (rebuilt, before) = runs["searched"], runs["rebuilt"]
+    assert rebuilt["kept"] == searched["kept"]
+    kept = [labels for labels in rebuilt["kept"].values()]
+    assert [] in kept and ["original"] in kept, "the test needs a lambda that drops some slots and keeps others"
+    assert rebuilt["final_gates"] == searched["final_gates"]  # the search's own gates are what is recorded
+    assert any(0 < g["gate"] < 0.9 for g in rebuilt["final_gates"]), "the penalty shrank the kept gates"
+    arch = json.loads((tmp_path / "rebuilt" / "materialized" / "architecture.json").read_text())
+    assert {k["gate"] for s in arch["slots"] for k in s["kept"]} == {1.0}
+    assert arch["search"]["handoff"] == "rebuilt"
+    state = _plain(tmp_path / "rebuilt", TinyResNet()).state_dict()
+    assert state and all(torch.equal(v, before[k]) for k, v in state.items())  # running statistics too
+    trained = _plain(tmp_path / "searched", TinyResNet()).state_dict()
+    assert not torch.equal(trained["stem.1.running_mean"], before["stem.1.running_mean"])
+
+
+LAM_SOME_DROPPED = 3.0  # on this net: one slot dropped, two kept with shrunk gates (0.63, 0.08)
+
+
+def test_unknown_handoff_is_refused_and_the_reference_and_sss_hand_on_what_they_trained():
+    from darc.experiment import SEARCH_METHODS
+
+    with pytest.raises(ValueError, match="handoff must be one of"):
+        SearchConfig(handoff="base")
+    for method in ("reference", "sss"):
+        c = SearchConfig(weights="frozen", handoff="rebuilt")
+        SEARCH_METHODS.create(method, c)
+        assert (c.weights, c.handoff) == ("train", "searched")
