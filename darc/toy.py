@@ -28,7 +28,15 @@ from darc.costs import CostContext, architecture_cost, assign_costs
 from darc.gates import gate_model, gated_slots
 from darc.materialize import materialize
 from darc.penalty import ProximalGateStep
-from darc.search import SearchConfig, keep_strongest_candidate_, kept_labels, search_optimizer, slot_decisions
+from darc.search import (
+    SearchConfig,
+    keep_strongest_candidate_,
+    kept_labels,
+    pre_search_state,
+    rebuild_from_,
+    search_optimizer,
+    slot_decisions,
+)
 
 BODY_KINDS = ("half", "zero", "full")
 
@@ -124,8 +132,8 @@ def toy_search(
     and head are frozen (and kept in eval mode). ``cfg.train`` supplies lr, momentum, weight decay and the
     epoch count; costs are parameter bytes. Returns the per-slot ``kept`` labels, ``decisions`` counts,
     ``rel_mse`` (the gated network's squared error over the variance of the target, in eval mode after the
-    search), ``rel_mse_drop_all`` (the same with every body dropped), the parameter reduction of the
-    materialised network and the normalised architecture cost.
+    search and ``cfg.handoff``), ``rel_mse_drop_all`` (the same with every body dropped), the parameter
+    reduction of the materialised network and the normalised architecture cost.
     """
     x = toy_inputs() if inputs is None else inputs
     base = base.eval()
@@ -138,6 +146,7 @@ def toy_search(
                        original_share=cfg.original_share, distill_steps=cfg.distill_steps,
                        distill_lr=cfg.distill_lr, example_input=tuple(x.shape[1:]))
     assign_costs(gated, base, "params", CostContext(tuple(x.shape[1:])))
+    start_state = pre_search_state(gated) if cfg.handoff == "rebuilt" else None
     for name, p in gated.named_parameters():
         if name.startswith(("stem.", "head.")):
             p.requires_grad_(False)
@@ -159,6 +168,8 @@ def toy_search(
     gated.eval()
     if cfg.single_candidate:
         keep_strongest_candidate_(gated, calib)
+    if start_state is not None:
+        rebuild_from_(gated, start_state)
     with torch.no_grad():
         var = targets.var().item()
         rel_mse = (gated(x) - targets).pow(2).mean().item() / var

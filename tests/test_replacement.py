@@ -94,3 +94,18 @@ def test_slot_decisions_count_kept_replaced_mixed_dropped():
     d = slot_decisions({"a": ["original"], "b": ["dwsep"], "c": [], "d": ["original", "dwsep"], "e": ["dwsep"]})
     assert (d["kept"], d["replaced"], d["mixed"], d["dropped"]) == (1, 2, 1, 1)
     assert d["replaced_by"] == {"dwsep": 2}
+
+
+def test_rebuilt_handoff_hands_on_the_exact_copies_at_full_strength():
+    """The frozen search replaces exact cheaper copies but shrinks the gates it keeps; folded, the network no
+    longer computes the base's function. ``handoff: rebuilt`` makes the same decisions and hands on the copies
+    at full strength, which compute it (the toy's target is the base's output)."""
+    runs = {}
+    for handoff in ("searched", "rebuilt"):
+        torch.set_num_threads(1)
+        cfg = SearchConfig(lam=LAM, train=RECIPE, weights="frozen", handoff=handoff)
+        runs[handoff] = toy_search(toy_net(["half"] * 4, width=16), cfg, inputs=toy_inputs(size=8))
+    searched, rebuilt = runs["searched"], runs["rebuilt"]
+    assert rebuilt["kept"] == searched["kept"] and rebuilt["decisions"]["replaced"] >= 3
+    assert rebuilt["rel_mse"] <= 0.01 < searched["rel_mse"], (rebuilt["rel_mse"], searched["rel_mse"])
+    assert all(sum(abs(g) for g in gates.values()) == pytest.approx(1.0) for gates in rebuilt["gates"].values())
