@@ -257,20 +257,23 @@ def test_penalised_training_shrinks_the_effective_branch_output(tmp_path):
     assert architecture_cost  # imported API stays available
 
 
+def _plain(out_dir, base_model):
+    from darc.materialize import load_materialized
+
+    mat = out_dir / "materialized"
+    return load_materialized(mat / "architecture.json", mat / "weights.pt", base_model=base_model)
+
+
 @pytest.mark.parametrize("weights", ["frozen", "train"])
 def test_frozen_weights_search_learns_only_the_gates(weights, tmp_path):
     """``weights: frozen``: the search moves the gates and nothing else (the stem and the head keep the
     base's values exactly); ``train`` moves them. Afterwards every parameter requires grad again."""
-    from darc.materialize import load_materialized
-
     torch.manual_seed(0)
     base = TinyResNet()
     before = {k: v.clone() for k, v in base.state_dict().items()}
     summary = run_search(base, bundle(), cfg(1.0, epochs=3, weights=weights), tmp_path / weights, progress=False)
     assert all(p.requires_grad for p in base.parameters())
-    mat = tmp_path / weights / "materialized"
-    plain = load_materialized(mat / "architecture.json", mat / "weights.pt", base_model=TinyResNet())
-    after = plain.state_dict()
+    after = _plain(tmp_path / weights, TinyResNet()).state_dict()
     fixed = [k for k in before if k.startswith(("stem.0.weight", "stem.1.weight", "stem.1.bias", "head."))]
     assert fixed
     same = [torch.equal(before[k], after[k]) for k in fixed]
@@ -295,11 +298,7 @@ def test_unknown_search_weights_mode_is_refused():
         SearchConfig(weights="half")
 
 
-def _plain(out_dir, base_model):
-    from darc.materialize import load_materialized
-
-    mat = out_dir / "materialized"
-    return load_materialized(mat / "architecture.json", mat / "weights.pt", base_model=base_model)
+LAM_SOME_DROPPED = 3.0  # on this net: one slot dropped, two kept with shrunk gates (0.63, 0.08)
 
 
 def test_rebuilt_handoff_keeps_the_decisions_and_hands_over_the_starting_network(tmp_path):
@@ -315,7 +314,7 @@ def test_rebuilt_handoff_keeps_the_decisions_and_hands_over_the_starting_network
         runs[handoff] = (run_search(base, bundle(), c, tmp_path / handoff, progress=False), before)
     (searched, _), (rebuilt, before) = runs["searched"], runs["rebuilt"]
     assert rebuilt["kept"] == searched["kept"]
-    kept = [labels for labels in rebuilt["kept"].values()]
+    kept = list(rebuilt["kept"].values())
     assert [] in kept and ["original"] in kept, "the test needs a lambda that drops some slots and keeps others"
     assert rebuilt["final_gates"] == searched["final_gates"]  # the search's own gates are what is recorded
     assert any(0 < g["gate"] < 0.9 for g in rebuilt["final_gates"]), "the penalty shrank the kept gates"
@@ -326,9 +325,6 @@ def test_rebuilt_handoff_keeps_the_decisions_and_hands_over_the_starting_network
     assert state and all(torch.equal(v, before[k]) for k, v in state.items())  # running statistics too
     trained = _plain(tmp_path / "searched", TinyResNet()).state_dict()
     assert not torch.equal(trained["stem.1.running_mean"], before["stem.1.running_mean"])
-
-
-LAM_SOME_DROPPED = 3.0  # on this net: one slot dropped, two kept with shrunk gates (0.63, 0.08)
 
 
 def test_unknown_handoff_is_refused_and_the_reference_and_sss_hand_on_what_they_trained():
