@@ -10,14 +10,15 @@
 # Jobs: lines "EXP VARIANT SEARCH_LR FINETUNE_LR POINT [SEED]" (POINT: reference or lam<L>; SEED, default 0,
 # re-seeds search and fine-tune from the one seed-0 base, as the workflow's seeds do) on standard input,
 # or the default list below. OUT/search_lr.csv collects every finished run. Extra `--set KEY=VALUE` options for
-# every job (e.g. SET="--set search.weights=frozen") come from the environment variable SET.
+# every job (e.g. SET="--set search.weights=frozen") come from the environment variable SET; ROOT (default
+# runs/default) is the workflow run directory whose bases, experiment files and latency tables are used.
 set -euo pipefail
 work=${1:-runs/search_lr}
 out=${2:-benchmarks/measured/search_lr}
 py=${PYTHON:-.venv/bin/python}
 mkdir -p "$work" "$out"
 one() {
-  local exp=$1 var=$2 slr=$3 flr=$4 point=$5 seed=${6:-0} R=runs/default/$1 opt
+  local exp=$1 var=$2 slr=$3 flr=$4 point=$5 seed=${6:-0} R=${ROOT:-runs/default}/$1 opt
   local dir=$work/$exp/$var/$point
   if [ "$seed" != 0 ]; then dir=$work/$exp/$var-seed$seed/$point; fi
   mkdir -p "$dir"
@@ -30,7 +31,7 @@ one() {
   OMP_NUM_THREADS=1 $py -m darc.cli finetune $common --search-dir "$dir/search" --out "$dir/finetune" > "$dir/finetune.log" 2>&1
   echo "done $*"
 }
-export -f one; export work py SET
+export -f one; export work py SET ROOT
 if [ -t 0 ]; then
   jobs="cifar_wrn A 0.02 0.01 reference
 imagenet_resnet A 0.02 0.01 reference

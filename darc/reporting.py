@@ -230,9 +230,12 @@ def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *
         if role == "darc" and lam is not None and float(lam) in unchanged and not runs[
                 runs.role.isin(MATCHED_PEERS) & (runs["lam"] == lam)].shape[0]:
             row["peers"] = PEERS_SKIPPED
-        for col in ("match_target", "match_measured", "match_reached"):
+        first = frame.sort_values("seed")
+        for col in ("match_target", "match_measured"):  # the first seed's (each seed has its own target)
             if col in frame and not frame.empty:
-                row[col] = frame[col].iloc[0]
+                row[col] = first[col].iloc[0]
+        if "match_reached" in frame and not frame["match_reached"].dropna().empty:
+            row["match_reached"] = bool(frame["match_reached"].dropna().astype(bool).all())  # every seed's
         rows.append(row)
     return pd.DataFrame(rows)
 

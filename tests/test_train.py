@@ -94,6 +94,23 @@ def test_killed_and_resumed_equals_uninterrupted(reference, tmp_path, kill_at):
     assert rows(tmp_path / "log.jsonl") == rows(ref_dir / "log.jsonl")
 
 
+def test_cpu_bfloat16_channels_last_resume(reference, tmp_path):
+    """CPU autocast to bfloat16 in NHWC: a killed run resumes to the uninterrupted one exactly, and the
+    training really ran in bfloat16 (its weights differ from the float32 run's)."""
+    cfg = recipe(amp=True, amp_dtype="bfloat16", channels_last=True)
+    ref, _ = run(tmp_path / "ref", cfg)
+    with pytest.raises(Killed):
+        run(tmp_path / "cut", cfg, kill_at=(1, 3))
+    model, res = run(tmp_path / "cut", cfg)
+    assert res["resumed_from"] == {"epoch": 1, "step_in_epoch": 2}
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    state, ref_state = model.state_dict(), ref.state_dict()
+    assert all(torch.equal(state[k], ref_state[k]) for k in ref_state)
+    fp32_state = reference[1]
+    assert not all(torch.equal(state[k], fp32_state[k]) for k in fp32_state)
+    assert math.isfinite(res["metrics"]["test_loss"])
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("amp_dtype", ["bfloat16", "float16"])

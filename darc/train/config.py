@@ -13,7 +13,9 @@ class TrainConfig:
 
     ``batch_size`` is per process (torchvision's convention: under DDP the global batch is
     ``batch_size * world_size``); ``lr`` is used as given. ``milestones`` and ``warmup_epochs`` are in
-    epochs; the schedule is applied per iteration. ``amp`` and ``channels_last`` act on CUDA only.
+    epochs; the schedule is applied per iteration. ``amp`` (autocast to ``amp_dtype``) and
+    ``channels_last`` act on any device; on CPU, bfloat16 pays only where the CPU has AVX512-BF16 or AMX
+    (:func:`darc.train.trainer.cpu_amp_is_native`; elsewhere a warning says so).
     ``checkpoint_every_steps`` adds mid-epoch checkpoints; ``max_steps_per_epoch`` caps an epoch
     (smoke runs).
     """

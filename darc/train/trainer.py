@@ -88,6 +88,23 @@ def _evaluate_all(
     return out
 
 
+def cpu_amp_is_native(amp_dtype: torch.dtype) -> bool:
+    """Whether this CPU computes ``amp_dtype`` in hardware (bfloat16: AVX512-BF16 or AMX); elsewhere
+    autocast emulates it, slower than float32."""
+    if amp_dtype != torch.bfloat16:
+        return False
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def _warn_if_cpu_amp_emulated(amp_dtype: torch.dtype) -> None:
+    if not cpu_amp_is_native(amp_dtype):
+        warnings.warn(
+            f"amp with {amp_dtype} on this CPU is emulated and slower than float32 (no AVX512-BF16 / AMX): "
+            "set amp: false in train, search.train and finetune (or amp_dtype: bfloat16 where the CPU has it)",
+            stacklevel=3,
+        )
+
+
 def fit(
     model: nn.Module,
     data: DatasetBundle | tuple[DataLoader, DataLoader | None],
@@ -139,9 +156,10 @@ def fit(
     info = D.init_distributed()
     device = torch.device(device) if device is not None else D.default_device(info)
     configure_determinism(cfg.deterministic)
-    cuda = device.type == "cuda"
-    amp_dtype = getattr(torch, cfg.amp_dtype) if cfg.amp and cuda else None
-    channels_last = cfg.channels_last and cuda
+    amp_dtype = getattr(torch, cfg.amp_dtype) if cfg.amp else None
+    if amp_dtype is not None and device.type == "cpu":
+        _warn_if_cpu_amp_emulated(amp_dtype)
+    channels_last = cfg.channels_last
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -159,7 +177,7 @@ def fit(
         )
     optimizer = optimizer if optimizer is not None else build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     seed_everything(cfg.seed + info.rank)
 
     ckpt_path = out_dir / CHECKPOINT

@@ -157,7 +157,6 @@ def peer_runs(wc):
     """The peers of the chosen points (the experiment's `peers.methods`): random decisions, from scratch and
     Torch-Pruning, where the point changes the base's architecture (`peer_lams`)."""
     methods = peer_section(wc.exp).get("methods", [])
-    first = seeds(wc.exp)[0]
     chosen = peer_lams(wc)
     runs = []
     if "random" in methods:
@@ -168,8 +167,8 @@ def peer_runs(wc):
                        seed=peer_seeds(wc.exp, "scratch_seeds"), lam=chosen)
     matches = peer_section(wc.exp).get("prune", {}).get("match", ["latency", "params", "macs"])
     families = [family for family, method in PRUNE_METHODS.items() if method in methods]
-    runs += expand(f"{RUNS}/{wc.exp}/seed{first}/{{family}}/{{match}}-lam{{lam}}/finetune/result.json",
-                   family=families, match=matches, lam=chosen)
+    runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/{{family}}/{{match}}-lam{{lam}}/finetune/result.json",
+                   seed=peer_seeds(wc.exp, "prune_seeds"), family=families, match=matches, lam=chosen)
     return runs
 
 
