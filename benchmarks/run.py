@@ -277,6 +277,91 @@ def alternative_latency(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": rows, "note": "speed-up = t(original branch) / t(alternative), interleaved A/B medians"}
 
 
+#: WRN widen factors of the stand-in-width benchmark (WRN-16-k on 28x28 inputs).
+WIDTH_FACTORS = (1, 2, 4)
+
+
+def _label(item: str | dict[str, Any]) -> str:
+    """The label a gated slot gives candidate ``item``."""
+    from darc.gates import CandidateRef
+
+    return CandidateRef.parse(item).label
+
+
+@BENCHMARKS.register("stand_in_width")
+def stand_in_width(args: argparse.Namespace) -> dict[str, Any]:
+    """Which WRN-16-k width lets alternatives pay: every branch of the whole network replaced by one
+    alternative (or every branch dropped), timed against the base in interleaved A/B pairs at batch 1 and
+    ``--batch``, with the parameter-byte and MACs ratios beside it."""
+    from darc.peers.decisions import materialize_decisions
+
+    rows = []
+    for k in WIDTH_FACTORS:
+        torch.manual_seed(0)
+        base = create_model(f"wrn16_{k}", **FMNIST).eval()
+        gated = gate_model(create_model(f"wrn16_{k}", **FMNIST), "branch", ["original", *ALT_CANDIDATES],
+                           example_input=SHAPE, distill_steps=0)
+        slots = gated_slots(gated)
+        base_params = sum(p.numel() for p in base.parameters())
+        for label in [*[_label(c) for c in ALT_CANDIDATES], "dropped"]:
+            decisions = {n: None if label == "dropped" else s.refs[s.labels.index(label)] for n, s in slots.items()}
+            plain, _ = materialize_decisions(gated, decisions)
+            plain.eval()
+            row: dict[str, Any] = {"model": f"wrn16_{k}", "every_branch": label,
+                                   "param_reduction": base_params / sum(p.numel() for p in plain.parameters()),
+                                   "macs_ratio": count_macs(base, SHAPE, 1) / count_macs(plain, SHAPE, 1)}
+            for batch in (1, args.batch):
+                ab = compare_latency(base, plain, SHAPE, batch, pairs=args.pairs, threads=args.threads,
+                                     min_block_time=0.05)
+                row[f"speedup_b{batch}"], row[f"speedup_b{batch}_iqr"] = ab.ratio_median, ab.ratio_iqr
+            rows.append(row)
+            print(row, flush=True)
+    return {"rows": rows, "note": "speed-up = t(base) / t(every branch changed), interleaved A/B medians"}
+
+
+def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, low: bool, y: torch.Tensor) -> None:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low):
+        loss = nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+@BENCHMARKS.register("train_precision")
+def train_precision(args: argparse.Namespace) -> dict[str, Any]:
+    """Training throughput (img/s, batch 128, SGD step on random 28x28 inputs) of each default stand-in in
+    float32 against bfloat16 autocast with channels_last, the two measured in alternating blocks."""
+    rows = []
+    for name, kwargs in (("wrn16_1", {}), ("wrn16_2", {}), ("resnet18d_small", {})):
+        times: dict[str, list[float]] = {"float32": [], "bfloat16_channels_last": []}
+        setups = {}
+        for mode in times:
+            torch.manual_seed(0)
+            model = create_model(name, **FMNIST, **kwargs).train()
+            low = mode != "float32"
+            if low:
+                model = model.to(memory_format=torch.channels_last)
+            x = torch.randn(128, *SHAPE)
+            x = x.contiguous(memory_format=torch.channels_last) if low else x
+            setups[mode] = (model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), x, low)
+        y = torch.randint(0, 10, (128,))
+
+        for mode in times:
+            _train_step(*setups[mode], y)  # warm-up
+        for _ in range(args.steps // 4):
+            for mode in times:
+                t0 = time.perf_counter()
+                for _ in range(4):
+                    _train_step(*setups[mode], y)
+                times[mode].append(128 * 4 / (time.perf_counter() - t0))
+        row = {"model": name, **{f"img_per_s_{m}": float(np.median(v)) for m, v in times.items()}}
+        row["speedup"] = row["img_per_s_bfloat16_channels_last"] / row["img_per_s_float32"]
+        rows.append(row)
+        print(row, flush=True)
+    return {"rows": rows,
+            "note": "medians of alternating 4-step blocks; the training loop's data loading is not included"}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", nargs="?", help=f"one of {BENCHMARKS.list()}")

@@ -11,7 +11,8 @@
 # re-seeds search and fine-tune from the one seed-0 base, as the workflow's seeds do) on standard input,
 # or the default list below. OUT/search_lr.csv collects every finished run. Extra `--set KEY=VALUE` options for
 # every job (e.g. SET="--set search.weights=frozen") come from the environment variable SET; ROOT (default
-# runs/default) is the workflow run directory whose bases, experiment files and latency tables are used.
+# runs/default) is the workflow run directory whose bases, experiment files and latency tables are used;
+# PARALLEL (default 2) runs that many jobs at a time.
 set -euo pipefail
 work=${1:-runs/search_lr}
 out=${2:-benchmarks/measured/search_lr}
@@ -47,7 +48,7 @@ cifar_wrn B 0.005 0.005 lam12.0"
 else
   jobs=$(cat)
 fi
-echo "$jobs" | xargs -P 2 -L 1 bash -c 'one "$@"' _
+echo "$jobs" | xargs -P "${PARALLEL:-2}" -L 1 bash -c 'one "$@"' _
 "$py" - "$work" "$out/search_lr.csv" <<'PY'
 import csv, json, sys
 from pathlib import Path
