@@ -332,12 +332,12 @@ def train_precision(args: argparse.Namespace) -> dict[str, Any]:
     """Training throughput (img/s, batch 128, SGD step on random 28x28 inputs) of each default stand-in in
     float32 against bfloat16 autocast with channels_last, the two measured in alternating blocks."""
     rows = []
-    for name, kwargs in (("wrn16_1", {}), ("wrn16_2", {}), ("resnet18d_small", {})):
+    for name in ("wrn16_1", "wrn16_2", "resnet18d_small"):
         times: dict[str, list[float]] = {"float32": [], "bfloat16_channels_last": []}
         setups = {}
         for mode in times:
             torch.manual_seed(0)
-            model = create_model(name, **FMNIST, **kwargs).train()
+            model = create_model(name, **FMNIST).train()
             low = mode != "float32"
             if low:
                 model = model.to(memory_format=torch.channels_last)

@@ -100,7 +100,7 @@ def _warn_if_cpu_amp_emulated(amp_dtype: torch.dtype) -> None:
     if not cpu_amp_is_native(amp_dtype):
         warnings.warn(
             f"amp with {amp_dtype} on this CPU is emulated and slower than float32 (no AVX512-BF16 / AMX): "
-            "set amp: false in train, search.train and finetune (or amp_dtype: bfloat16 where the CPU has it)",
+            "set amp: false in train, search.train and finetune",
             stacklevel=3,
         )
 
