@@ -17,9 +17,9 @@ recipe trained for E epochs and for twice the reference's images at E (both arms
 written to ``<out>/curve.md`` / ``curve.json``. Their gap, plus the reference's measured offset from its base,
 predicts the criterion at E before a 60-minute default run is spent on it. ``--device cuda`` runs the arms on a
 lent GPU, all at once (``--workers``); ``--data-root`` points at Fashion-MNIST where the Debian package is not
-installed; ``--seeds 0,1,2`` trains every arm from several base seeds (same data split; mean ± std). An arm
-whose ``result.json`` is already under ``--work`` is read, not retrained (so arms trained on a
-GPU compare later against a CPU default run).
+installed; ``--seeds 0,1,2`` trains every arm from several base seeds (same data split; mean ± std);
+``--experiments`` sizes some of the config's experiments only. An arm whose ``result.json`` is already under
+``--work`` is read, not retrained (so arms trained on a GPU compare later against a CPU default run).
 
 Writes ``<out>/sizing.json`` (rows plus the environment) and ``<out>/sizing.md``; the long runs are kept
 (resumable) under ``--work/<experiment>/epochs<N>`` (default ``runs/sizing``).
@@ -147,7 +147,13 @@ def _experiments(config: dict[str, Any], args: argparse.Namespace):
     from darc.config import experiment_at_scale, experiment_for_seed, experiment_seeds
     from darc.experiment import load_data
 
+    wanted = args.experiments.split(",") if getattr(args, "experiments", None) else list(config["experiments"])
+    unknown = sorted(set(wanted) - set(config["experiments"]))
+    if unknown:
+        raise SystemExit(f"--experiments: {unknown} not in {args.config}; it has {sorted(config['experiments'])}")
     for name, raw in config["experiments"].items():
+        if name not in wanted:
+            continue
         exp = experiment_at_scale(raw, "default", name=name)
         exp = experiment_for_seed(exp, experiment_seeds(exp)[0])
         exp["device"] = args.device
@@ -173,6 +179,8 @@ def main() -> None:
     ap.add_argument("--data-root", default=None, help="Fashion-MNIST's folder (default: the Debian package's)")
     ap.add_argument("--seeds", default=None,
                     help="comma-separated base seeds for every arm (default: the first seed only)")
+    ap.add_argument("--experiments", default=None,
+                    help="comma-separated experiments of the config to size (default: all)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (a dry run of this script)")
     args = ap.parse_args()
 

@@ -57,3 +57,15 @@ def test_an_arm_with_a_result_is_read_not_retrained(tmp_path):
     (Path(job["out"]) / "result.json").write_text(json.dumps(done))
     row = sizing._run(job)  # no data, no training: it would take minutes
     assert (row["epochs"], row["test_acc"], row["device"], row["seed"]) == (26, 0.8, "cuda", 0)
+
+
+def test_unknown_experiments_are_refused_before_any_work():
+    import argparse
+
+    import pytest
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    args = argparse.Namespace(experiments="cifar_wrn,nope", config="config/config.yaml", device="cpu",
+                              data_root=None, max_steps=None)
+    with pytest.raises(SystemExit, match="nope"):
+        next(sizing._experiments(config, args))
