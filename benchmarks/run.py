@@ -327,35 +327,54 @@ def _train_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, l
     opt.step()
 
 
+#: Stand-ins of each scale whose training throughput `train_precision` measures (``--models``).
+STAND_INS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "default": [("wrn16_1", {}), ("wrn16_2", {}), ("resnet18d_small", {})],
+    "extended": [("wide_resnet", {"depth": 28, "widen_factor": 2}), ("resnet50d_small", {"width_mult": 0.25})],
+}
+
+
+def _training_setup(name: str, kwargs: dict[str, Any], gated: bool, low: bool) -> tuple[Any, ...]:
+    """(model, optimizer, batch, low) of one `train_precision` arm; ``gated``: every branch gated with the
+    original and the default alternatives (not distilled: the step's cost is what is timed)."""
+    torch.manual_seed(0)
+    model = create_model(name, **FMNIST, **kwargs)
+    if gated:
+        model = gate_model(model, "branch", ["original", *ALT_CANDIDATES], example_input=SHAPE, distill_steps=0)
+    model.train()
+    x = torch.randn(128, *SHAPE)
+    if low:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), x, low
+
+
 @BENCHMARKS.register("train_precision")
 def train_precision(args: argparse.Namespace) -> dict[str, Any]:
-    """Training throughput (img/s, batch 128, SGD step on random 28x28 inputs) of each default stand-in in
-    float32 against bfloat16 autocast with channels_last, the two measured in alternating blocks."""
+    """Training throughput (img/s, batch 128, SGD step on random 28x28 inputs) of each stand-in of a scale
+    (``--models default`` or ``extended``) in float32 against bfloat16 autocast with channels_last, the arms
+    measured in alternating blocks; ``--gated`` adds the search's gated network (every branch gated) in both."""
     rows = []
-    for name in ("wrn16_1", "wrn16_2", "resnet18d_small"):
-        times: dict[str, list[float]] = {"float32": [], "bfloat16_channels_last": []}
-        setups = {}
-        for mode in times:
-            torch.manual_seed(0)
-            model = create_model(name, **FMNIST).train()
-            low = mode != "float32"
-            if low:
-                model = model.to(memory_format=torch.channels_last)
-            x = torch.randn(128, *SHAPE)
-            x = x.contiguous(memory_format=torch.channels_last) if low else x
-            setups[mode] = (model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), x, low)
+    for name, kwargs in STAND_INS[args.models]:
+        arms = [(gated, low) for gated in ((False, True) if args.gated else (False,)) for low in (False, True)]
+        label = {arm: ("gated_" if arm[0] else "") + ("bfloat16_channels_last" if arm[1] else "float32")
+                 for arm in arms}
+        setups = {arm: _training_setup(name, kwargs, *arm) for arm in arms}
+        times: dict[tuple[bool, bool], list[float]] = {arm: [] for arm in arms}
         y = torch.randint(0, 10, (128,))
-
-        for mode in times:
-            _train_step(*setups[mode], y)  # warm-up
+        for arm in arms:
+            _train_step(*setups[arm], y)  # warm-up
         for _ in range(args.steps // 4):
-            for mode in times:
+            for arm in arms:
                 t0 = time.perf_counter()
                 for _ in range(4):
-                    _train_step(*setups[mode], y)
-                times[mode].append(128 * 4 / (time.perf_counter() - t0))
-        row = {"model": name, **{f"img_per_s_{m}": float(np.median(v)) for m, v in times.items()}}
+                    _train_step(*setups[arm], y)
+                times[arm].append(128 * 4 / (time.perf_counter() - t0))
+        row = {"model": name, "model_kwargs": kwargs,
+               **{f"img_per_s_{label[arm]}": float(np.median(v)) for arm, v in times.items()}}
         row["speedup"] = row["img_per_s_bfloat16_channels_last"] / row["img_per_s_float32"]
+        if args.gated:
+            row["gated_slowdown_bfloat16"] = (row["img_per_s_bfloat16_channels_last"]
+                                              / row["img_per_s_gated_bfloat16_channels_last"])
         rows.append(row)
         print(row, flush=True)
     return {"rows": rows,
@@ -370,6 +389,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--pairs", type=int, default=20)
+    ap.add_argument("--models", default="default", choices=list(STAND_INS), help="stand-ins of train_precision")
+    ap.add_argument("--gated", action="store_true", help="train_precision: time the gated search network too")
     ap.add_argument("--model", default="wrn16_2", help="base network of cost_model_error")
     ap.add_argument("--context", default="parent", choices=["parent", "network", "slot"],
                     help="latency cost context of cost_model_error (see darc.costs.CostContext)")
@@ -388,7 +409,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     record = {"benchmark": args.name, **BENCHMARKS.create(args.name, args),
               "environment": bench_environment("cpu", threads=args.threads)}
     suffix = {"cost_model_error": f"_{args.model}_{args.context}",
-              "slot_costs": f"_{Path(args.config or '').parent.name}"}.get(args.name, "")
+              "slot_costs": f"_{Path(args.config or '').parent.name}",
+              "train_precision": "" if args.models == "default" else f"_{args.models}"}.get(args.name, "")
     atomic_write_json(record, Path(args.out) / f"{args.name}{suffix}.json")
     print({k: v for k, v in record.items() if k != "environment"})
     return record
