@@ -1,0 +1,137 @@
+"""What would a scale cost on this machine? Training images per experiment, counted from the config, over
+measured training throughput (issue: scales, "state the estimated hours on 2 and 8 cores").
+
+Counts, per experiment at ``--scale`` (default ``extended``), the training images of every job the workflow
+would run, in the worst case (every operating point a different lambda that changes the network, so each
+brings its peers): bases, the first seed's lambda grid, the chosen points at the other seeds, the equal-budget
+reference at every seed, the grid peers (SSS, ``darc_*``), random decisions, from scratch, Torch-Pruning
+(and its BN-scale sparsity phase). Search images are **gated** (every branch with all its candidates), the
+rest plain; both are divided by the throughput a ``train_precision`` record measured for that network in the
+experiment's precision (``python benchmarks/run.py train_precision --models extended --gated``). Peers' smaller
+networks are counted at the base network's speed, evaluation passes and pruning steps not at all, and the
+jobs are assumed to pack the cores (1 thread each): an estimate, not a run.
+
+    python benchmarks/scale_estimate.py --throughput benchmarks/measured/DATE/train_precision_extended.json \
+        --out benchmarks/measured/DATE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from darc.config import GRID_SEARCH_PEERS, experiment_at_scale, experiment_seeds
+from darc.peers.stages import (
+    _section,
+    darc_finetune_images,
+    darc_search_images,
+    images_per_epoch,
+    peer_recipe,
+    pruned_finetune_recipe,
+    scratch_recipe,
+    sparsity_recipe,
+)
+
+
+def _n(seeds: list[int], key_value: int | None) -> int:
+    return min(key_value, len(seeds)) if key_value else len(seeds)
+
+
+def image_counts(exp: dict[str, Any], n_train: int) -> dict[str, dict[str, int]]:
+    """Job family -> {"plain": images, "gated": images} of one experiment's workflow (the worst case above)."""
+    seeds, peers = experiment_seeds(exp), exp.get("peers", {}) or {}
+    methods = peers.get("methods", [])
+    points = len(exp.get("selection", {}).get("points", {"no_loss": 0.0}))
+    per = images_per_epoch
+    base_train = _section(exp, "train")
+    search, tune = darc_search_images(exp, n_train), darc_finetune_images(exp, n_train)
+    grid = len(exp["search"]["lams"])
+    counts = {
+        "bases": {"plain": (1 if exp.get("shared_base") else len(seeds)) * base_train.epochs
+                  * per(base_train, n_train), "gated": 0},
+        "darc (grid, points, reference)": {"gated": (grid + points * (len(seeds) - 1) + len(seeds)) * search,
+                                           "plain": (grid + points * (len(seeds) - 1) + len(seeds)) * tune},
+    }
+    grid_peers = [m for m in methods if m in GRID_SEARCH_PEERS]
+    peer_grid = len(peers.get("lams") or exp["search"]["lams"])
+    counts["grid peers (" + ", ".join(grid_peers) + ")"] = {"gated": len(grid_peers) * peer_grid * search,
+                                                            "plain": len(grid_peers) * peer_grid * tune}
+    plain_peer = peer_recipe(exp, n_train)
+    if "random" in methods:
+        counts["random"] = {"plain": _n(seeds, peers.get("random_seeds")) * points
+                            * plain_peer.epochs * per(plain_peer, n_train), "gated": 0}
+    if "scratch" in methods:
+        scratch = scratch_recipe(exp, n_train)
+        counts["scratch"] = {"plain": _n(seeds, peers.get("scratch_seeds")) * points
+                             * scratch.epochs * per(scratch, n_train), "gated": 0}
+    matches = len((peers.get("prune") or {}).get("match", ["latency", "params", "macs"]))
+    prune_seeds = _n(seeds, peers.get("prune_seeds"))
+    if "torch_pruning" in methods:
+        tune_tp = pruned_finetune_recipe(exp, n_train, "group_l1")
+        counts["torch_pruning"] = {"plain": prune_seeds * points * matches * tune_tp.epochs * per(tune_tp, n_train),
+                                   "gated": 0}
+    if "torch_pruning_bn" in methods:
+        sparsity, tune_bn = sparsity_recipe(exp, n_train), pruned_finetune_recipe(exp, n_train, "bn_scale")
+        counts["torch_pruning_bn"] = {
+            "plain": prune_seeds * (sparsity.epochs * per(sparsity, n_train)
+                                    + points * matches * tune_bn.epochs * per(tune_bn, n_train)), "gated": 0}
+    return counts
+
+
+def throughput_for(exp: dict[str, Any], record: dict[str, Any]) -> dict[str, float]:
+    """{"plain", "gated"} img/s of the experiment's network in its base recipe's precision, from a
+    ``train_precision --gated`` record."""
+    for row in record["rows"]:
+        if row["model"] == exp["model"] and row.get("model_kwargs", {}) == (exp.get("model_kwargs") or {}):
+            mode = "bfloat16_channels_last" if _section(exp, "train").amp else "float32"
+            if f"img_per_s_gated_{mode}" not in row:
+                raise SystemExit("the throughput record has no gated rows: rerun train_precision with --gated")
+            return {"plain": row[f"img_per_s_{mode}"], "gated": row[f"img_per_s_gated_{mode}"]}
+    raise SystemExit(f"the throughput record has no row for {exp['model']} {exp.get('model_kwargs')}: "
+                     "run train_precision with --models of this scale")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--throughput", required=True, help="a train_precision --gated record (JSON)")
+    ap.add_argument("--config", default="config/config.yaml")
+    ap.add_argument("--scale", default="extended")
+    ap.add_argument("--n-train", type=int, default=None,
+                    help="training images per epoch's pool (default: the dataset's, after the validation split)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+
+    from darc.experiment import load_data
+    from darc.io import atomic_write_json, atomic_write_text
+
+    record = json.loads(Path(args.throughput).read_text())
+    config = yaml.safe_load(Path(args.config).read_text())
+    rows: list[dict[str, Any]] = []
+    lines = ["| experiment | jobs | plain images (M) | gated images (M) | core-hours |", "|---|---|---|---|---|"]
+    for name, raw in config["experiments"].items():
+        exp = experiment_at_scale(raw, args.scale, name=name)
+        n_train = args.n_train or len(load_data(exp).train)
+        speed = throughput_for(exp, record)
+        for family, c in image_counts(exp, n_train).items():
+            hours = (c["plain"] / speed["plain"] + c["gated"] / speed["gated"]) / 3600
+            rows.append({"experiment": name, "jobs": family, **c, "core_hours": hours, "img_per_s": speed})
+            lines.append(f"| {name} | {family} | {c['plain'] / 1e6:.2f} | {c['gated'] / 1e6:.2f} | {hours:.1f} |")
+    total = sum(r["core_hours"] for r in rows)
+    lines.append(f"| all | | {sum(r['plain'] for r in rows) / 1e6:.2f} | {sum(r['gated'] for r in rows) / 1e6:.2f} "
+                 f"| {total:.1f} |")
+    lines.append(f"\nEstimated wall time at 1 thread per job, jobs packing the cores: **{total / 2:.0f} h on 2 cores, "
+                 f"{total / 8:.0f} h on 8** (scale {args.scale}; throughput record {args.throughput}).")
+    out = Path(args.out)
+    atomic_write_json({"benchmark": "scale_estimate", "scale": args.scale, "throughput": args.throughput,
+                       "rows": rows, "core_hours": total, "environment": record.get("environment")},
+                      out / f"scale_estimate_{args.scale}.json")
+    atomic_write_text("\n".join(lines) + "\n", out / f"scale_estimate_{args.scale}.md")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

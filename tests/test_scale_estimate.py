@@ -1,0 +1,50 @@
+"""benchmarks/scale_estimate.py: a scale's training images counted from the config (the estimate's input)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+import darc
+from darc.config import experiment_at_scale
+
+REPO = Path(darc.__file__).resolve().parent.parent
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("scale_estimate", REPO / "benchmarks" / "scale_estimate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+est = _module()
+
+
+def _extended(name: str) -> dict:
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"][name]
+    return experiment_at_scale(raw, "extended", name=name)
+
+
+def test_extended_wrn_images_follow_the_config():
+    exp = _extended("cifar_wrn")
+    counts = est.image_counts(exp, 55_000)
+    # 3 bases (no shared base) x 10 epochs x 429 batches of 128
+    assert counts["bases"] == {"plain": 3 * 10 * 429 * 128, "gated": 0}
+    # 4 grid lambdas at seed 0, 2 points at 2 more seeds, the reference at 3: each 2 epochs of 859 x 64 gated
+    searches = 4 + len(exp["selection"]["points"]) * 2 + 3
+    assert counts["darc (grid, points, reference)"]["gated"] == searches * 2 * 859 * 64
+    assert set(counts) >= {"random", "scratch", "torch_pruning", "torch_pruning_bn"}
+    assert all(c["gated"] == 0 for k, c in counts.items() if not k.startswith(("darc", "grid")))
+
+
+def test_a_record_without_the_network_or_gated_rows_is_refused():
+    exp = _extended("cifar_wrn")
+    with pytest.raises(SystemExit, match="no row"):
+        est.throughput_for(exp, {"rows": [{"model": "wrn16_2", "model_kwargs": {}}]})
+    row = {"model": exp["model"], "model_kwargs": exp["model_kwargs"], "img_per_s_bfloat16_channels_last": 1.0}
+    with pytest.raises(SystemExit, match="--gated"):
+        est.throughput_for(exp, {"rows": [row]})
