@@ -37,7 +37,8 @@ from darc.peers.stages import (
 )
 
 
-def _n(seeds: list[int], key_value: int | None) -> int:
+def _seed_count(seeds: list[int], key_value: int | None) -> int:
+    """How many seeds a `peers.<key>_seeds` value asks for (null: all)."""
     return min(key_value, len(seeds)) if key_value else len(seeds)
 
 
@@ -62,14 +63,14 @@ def image_counts(exp: dict[str, Any], n_train: int) -> dict[str, dict[str, int]]
                                                             "plain": len(grid_peers) * peer_grid * tune}
     plain_peer = peer_recipe(exp, n_train)
     if "random" in methods:
-        counts["random"] = {"plain": _n(seeds, peers.get("random_seeds")) * points
+        counts["random"] = {"plain": _seed_count(seeds, peers.get("random_seeds")) * points
                             * plain_peer.epochs * per(plain_peer, n_train), "gated": 0}
     if "scratch" in methods:
         scratch = scratch_recipe(exp, n_train)
-        counts["scratch"] = {"plain": _n(seeds, peers.get("scratch_seeds")) * points
+        counts["scratch"] = {"plain": _seed_count(seeds, peers.get("scratch_seeds")) * points
                              * scratch.epochs * per(scratch, n_train), "gated": 0}
     matches = len((peers.get("prune") or {}).get("match", ["latency", "params", "macs"]))
-    prune_seeds = _n(seeds, peers.get("prune_seeds"))
+    prune_seeds = _seed_count(seeds, peers.get("prune_seeds"))
     if "torch_pruning" in methods:
         tune_tp = pruned_finetune_recipe(exp, n_train, "group_l1")
         counts["torch_pruning"] = {"plain": prune_seeds * points * matches * tune_tp.epochs * per(tune_tp, n_train),
