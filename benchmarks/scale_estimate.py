@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from darc.config import GRID_SEARCH_PEERS, experiment_at_scale, experiment_seeds
+from darc.config import GRID_SEARCH_PEERS, experiment_at_scale, experiment_seeds, peer_seeds
 from darc.peers.stages import (
     _section,
     darc_finetune_images,
@@ -35,11 +35,6 @@ from darc.peers.stages import (
     scratch_recipe,
     sparsity_recipe,
 )
-
-
-def _seed_count(seeds: list[int], key_value: int | None) -> int:
-    """How many seeds a `peers.<key>_seeds` value asks for (null: all)."""
-    return min(key_value, len(seeds)) if key_value else len(seeds)
 
 
 def image_counts(exp: dict[str, Any], n_train: int) -> dict[str, dict[str, int]]:
@@ -63,23 +58,24 @@ def image_counts(exp: dict[str, Any], n_train: int) -> dict[str, dict[str, int]]
                                                             "plain": len(grid_peers) * peer_grid * tune}
     plain_peer = peer_recipe(exp, n_train)
     if "random" in methods:
-        counts["random"] = {"plain": _seed_count(seeds, peers.get("random_seeds")) * points
+        counts["random"] = {"plain": len(peer_seeds(exp, "random_seeds")) * points
                             * plain_peer.epochs * per(plain_peer, n_train), "gated": 0}
     if "scratch" in methods:
         scratch = scratch_recipe(exp, n_train)
-        counts["scratch"] = {"plain": _seed_count(seeds, peers.get("scratch_seeds")) * points
+        counts["scratch"] = {"plain": len(peer_seeds(exp, "scratch_seeds")) * points
                              * scratch.epochs * per(scratch, n_train), "gated": 0}
-    matches = len((peers.get("prune") or {}).get("match", ["latency", "params", "macs"]))
-    prune_seeds = _seed_count(seeds, peers.get("prune_seeds"))
+    matches = (peers.get("prune") or {}).get("match", ["latency", "params", "macs"])
+    matched_runs = sum(len(peer_seeds(exp, "prune_seeds", match)) for match in matches)   # (seed, match) pairs
+    sparsity_seeds = max((len(peer_seeds(exp, "prune_seeds", match)) for match in matches), default=0)
     if "torch_pruning" in methods:
         tune_tp = pruned_finetune_recipe(exp, n_train, "group_l1")
-        counts["torch_pruning"] = {"plain": prune_seeds * points * matches * tune_tp.epochs * per(tune_tp, n_train),
+        counts["torch_pruning"] = {"plain": matched_runs * points * tune_tp.epochs * per(tune_tp, n_train),
                                    "gated": 0}
     if "torch_pruning_bn" in methods:
         sparsity, tune_bn = sparsity_recipe(exp, n_train), pruned_finetune_recipe(exp, n_train, "bn_scale")
         counts["torch_pruning_bn"] = {
-            "plain": prune_seeds * (sparsity.epochs * per(sparsity, n_train)
-                                    + points * matches * tune_bn.epochs * per(tune_bn, n_train)), "gated": 0}
+            "plain": sparsity_seeds * sparsity.epochs * per(sparsity, n_train)
+            + matched_runs * points * tune_bn.epochs * per(tune_bn, n_train), "gated": 0}
     return counts
 
 

@@ -109,6 +109,19 @@ def experiment_seeds(exp: dict[str, Any]) -> list[int]:
     return [int(s) for s in exp.get("seeds") or [exp.get("seed", 0)]]
 
 
+def peer_seeds(exp: dict[str, Any], key: str, match: str | None = None) -> list[int]:
+    """The seeds a peer runs: the first ``peers.<key>`` of :func:`experiment_seeds` (all where it is null
+    or unset). ``prune_seeds`` may instead map each Torch-Pruning match (latency / params / macs) to its own
+    count; ``match`` picks the entry (a match the mapping leaves out runs on all seeds)."""
+    n = (exp.get("peers") or {}).get(key)
+    if isinstance(n, dict):
+        if match is None:
+            raise ValueError(f"peers.{key} is given per match: say which match ({', '.join(n)})")
+        n = n.get(match)
+    seeds = experiment_seeds(exp)
+    return seeds[:n] if n else seeds
+
+
 def experiment_for_seed(exp: dict[str, Any], seed: int) -> dict[str, Any]:
     """``exp`` with every seed it draws from derived from ``seed``: the data subset and validation split,
     model init, data order and augmentation of base training, search and fine-tuning (:data:`SEED_KEYS`).

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from darc.cli import main
-from darc.config import ConfigError, apply_overrides, load_experiment, validate_experiment
+from darc.config import ConfigError, apply_overrides, load_experiment, peer_seeds, validate_experiment
 
 EXP = {
     "dataset": "synthetic", "model": "wrn10_2", "threads": 1,
@@ -28,6 +28,21 @@ def test_unknown_key_is_named_with_the_allowed_ones():
 def test_bad_value_names_the_key():
     with pytest.raises(ConfigError, match="search.cost_model"):
         validate_experiment({**EXP, "search": {"cost_model": "flops"}})
+
+
+def test_peer_seeds_per_peer_and_per_prune_match():
+    """`peers.<key>_seeds` takes the first n seeds (null: all); `prune_seeds` may give each match its own n,
+    a match it leaves out runs on every seed, and asking for the mapping without a match is refused."""
+    exp = {**EXP, "seeds": [4, 5, 6],
+           "peers": {"scratch_seeds": 1, "random_seeds": None, "prune_seeds": {"latency": None, "params": 2}}}
+    validate_experiment(exp)
+    assert peer_seeds(exp, "scratch_seeds") == [4] and peer_seeds(exp, "random_seeds") == [4, 5, 6]
+    assert peer_seeds(exp, "prune_seeds", "latency") == [4, 5, 6]
+    assert peer_seeds(exp, "prune_seeds", "params") == [4, 5] and peer_seeds(exp, "prune_seeds", "macs") == [4, 5, 6]
+    with pytest.raises(ValueError, match="per match"):
+        peer_seeds(exp, "prune_seeds")
+    with pytest.raises(ConfigError, match="peers.prune_seeds"):
+        validate_experiment({**exp, "peers": {"prune_seeds": {"flops": 1}}})
 
 
 def test_overrides_parse_yaml_values():

@@ -48,3 +48,14 @@ def test_a_record_without_the_network_or_gated_rows_is_refused():
     row = {"model": exp["model"], "model_kwargs": exp["model_kwargs"], "img_per_s_bfloat16_channels_last": 1.0}
     with pytest.raises(SystemExit, match="--gated"):
         est.throughput_for(exp, {"rows": [row]})
+
+
+def test_torch_pruning_counts_each_match_at_its_own_seeds():
+    """Per-match `prune_seeds`: the latency match on all 3 seeds and the bytes / MACs matches on 1 cost 5
+    fine-tunes per point, not 9."""
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"]["cifar_wrn"]
+    exp = experiment_at_scale(raw, "default", name="cifar_wrn")
+    every_seed = {**exp, "peers": {**exp["peers"], "prune_seeds": None}}
+    per_match = {**exp, "peers": {**exp["peers"], "prune_seeds": {"latency": None, "params": 1, "macs": 1}}}
+    per_match = est.image_counts(per_match, 55_000)["torch_pruning"]["plain"]
+    assert per_match * 9 == est.image_counts(every_seed, 55_000)["torch_pruning"]["plain"] * 5

@@ -12,7 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from darc.config import GRID_SEARCH_PEERS, experiment_at_scale, experiment_for_seed, experiment_seeds
+from darc.config import GRID_SEARCH_PEERS, experiment_at_scale, experiment_for_seed, experiment_seeds, peer_seeds
 from darc.reporting import points_with_peers
 
 SCALE = config.get("scale", "default")
@@ -131,12 +131,6 @@ def peer_section(name):
     return EXPERIMENTS[name].get("peers", {})
 
 
-def peer_seeds(name, key):
-    """The first `peers.<key>` seeds of the experiment (all where it is null or unset)."""
-    n = peer_section(name).get(key)
-    return seeds(name)[:n] if n else seeds(name)
-
-
 def grid_peer_runs(wc):
     """The grid peers in `peers.methods` (SSS; DARC at uniform cost or with the params / MACs cost model)
     over the lambda grid at the first seed: they need no chosen point, so they are scheduled from the start."""
@@ -161,14 +155,15 @@ def peer_runs(wc):
     runs = []
     if "random" in methods:
         runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/random/lam{{lam}}/result.json",
-                       seed=peer_seeds(wc.exp, "random_seeds"), lam=chosen)
+                       seed=peer_seeds(EXPERIMENTS[wc.exp], "random_seeds"), lam=chosen)
     if "scratch" in methods:
         runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/scratch/lam{{lam}}/result.json",
-                       seed=peer_seeds(wc.exp, "scratch_seeds"), lam=chosen)
+                       seed=peer_seeds(EXPERIMENTS[wc.exp], "scratch_seeds"), lam=chosen)
     matches = peer_section(wc.exp).get("prune", {}).get("match", ["latency", "params", "macs"])
     families = [family for family, method in PRUNE_METHODS.items() if method in methods]
-    runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/{{family}}/{{match}}-lam{{lam}}/finetune/result.json",
-                   seed=peer_seeds(wc.exp, "prune_seeds"), family=families, match=matches, lam=chosen)
+    for match in matches:
+        runs += expand(f"{RUNS}/{wc.exp}/seed{{seed}}/{{family}}/{match}-lam{{lam}}/finetune/result.json",
+                       seed=peer_seeds(EXPERIMENTS[wc.exp], "prune_seeds", match), family=families, lam=chosen)
     return runs
 
 
