@@ -1,4 +1,4 @@
-"""The ``darc`` command line: ``darc train | search | finetune | peer | bench | budget | models | datasets``.
+"""The ``darc`` command line: ``darc train | gate | search | finetune | peer | bench | budget | models | datasets``.
 
 Every command takes ``--config FILE`` (an experiment YAML, or a workflow config with
 ``--experiment KEY``), ``--set key.path=value`` overrides and ``--out DIR``, and prints where its
@@ -47,7 +47,13 @@ def cmd_search(args: argparse.Namespace) -> dict:
     if method != "reference" and args.lam is None:
         raise ValueError(f"--method {method} needs --lam (or pass --reference)")
     return search(_experiment(args), 0.0 if method == "reference" else args.lam, args.base, args.out,
-                  scale=args.scale, progress=args.progress, method=method)
+                  scale=args.scale, progress=args.progress, method=method, start=args.start)
+
+
+def cmd_gate(args: argparse.Namespace) -> dict:
+    from darc.experiment import gate
+
+    return gate(_experiment(args), args.base, args.out, scale=args.scale, method=args.method)
 
 
 def cmd_latency_table(args: argparse.Namespace) -> dict:
@@ -82,7 +88,7 @@ def cmd_peer(args: argparse.Namespace) -> dict:
     kw = {"scale": args.scale}
     runs = {
         "random": lambda: stages.random_decisions(exp, *_need(args, "base", "search_dir"), args.out,
-                                                  progress=args.progress, **kw),
+                                                  progress=args.progress, start=args.start, **kw),
         "scratch": lambda: stages.from_scratch(exp, *_need(args, "search_dir"), args.out, progress=args.progress,
                                                **kw),
         "bn-sparsity": lambda: stages.bn_sparsity(exp, *_need(args, "base"), args.out, progress=args.progress, **kw),
@@ -167,7 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="darc, or a peer: sss (uniform cost per slot, only the originals), darc_uniform (DARC's "
                         "candidates at uniform cost), darc_params / darc_macs (DARC with that cost model)")
     p.add_argument("--base", required=True, help="the base run directory (holds model.pt)")
+    p.add_argument("--start", help="a gated start written by `darc gate` for this base, seed and method: the "
+                   "search skips gating and distilling (the same search; refused if made from other settings)")
     p.set_defaults(func=cmd_search)
+    p = sub.add_parser("gate", help="gate a trained base and distill its alternatives once: the start every "
+                       "lambda's search of one seed can share (`darc search --start`)")
+    _common(p, out=False)
+    p.add_argument("--base", required=True, help="the base run directory (holds model.pt)")
+    p.add_argument("--method", default="darc", choices=["darc", *GRID_SEARCH_PEERS],
+                   help="the search method whose candidates it gates")
+    p.add_argument("--out", required=True, help="the gated start to write (a .pt file; a .json record beside it)")
+    p.set_defaults(func=cmd_gate)
     p = sub.add_parser("latency-table", help="time an experiment's latency lookup table (alone on the machine), "
                        "e.g. to version it as search.latency_table")
     _common(p, out=False)
@@ -193,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pruner", choices=["group_l1", "bn_scale"], default="group_l1",
                    help="prune: group L1 magnitude, or BN-scale network slimming (after bn-sparsity)")
     p.add_argument("--prune-dir", help="prune-finetune: the output of darc peer prune")
+    p.add_argument("--start", help="random: the seed's gated start (`darc gate`): DARC's distilled alternatives, "
+                   "not distilled again")
     p.set_defaults(func=cmd_peer)
     p = sub.add_parser("budget", help="find lambda for a target ratio by bisection (config key 'budget')")
     _common(p)

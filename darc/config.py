@@ -98,6 +98,11 @@ SCALES = ("smoke", "default", "extended", "paper")
 #: :data:`darc.experiment.SEARCH_METHODS`): SSS, and DARC at uniform cost or with the params / MACs cost model.
 GRID_SEARCH_PEERS: tuple[str, ...] = ("sss", "darc_uniform", "darc_params", "darc_macs")
 
+#: Search methods that gate DARC's own candidates (only the cost model differs), so every lambda of these at one
+#: seed starts from the same gated, distilled network (``darc gate``; workflow rule ``gate``). The reference and
+#: SSS gate only the originals: nothing to distill, no shared start.
+GATED_START_METHODS: tuple[str, ...] = ("darc", "darc_uniform", "darc_params", "darc_macs")
+
 #: Where the seeds an experiment uses live; :func:`experiment_for_seed` sets all of them from one number.
 SEED_KEYS: tuple[tuple[str, ...], ...] = (
     ("seed",), ("train", "seed"), ("search", "train", "seed"), ("finetune", "seed"),

@@ -205,13 +205,34 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_fro
     return assign_costs(gated, base, "latency", ctx)
 
 
+def gate(
+    exp: dict[str, Any], base_dir: str | Path, out_path: str | Path, *, scale: str = "default", method: str = "darc",
+) -> dict:
+    """Gate the trained base in ``base_dir`` and distill its alternatives once, into ``out_path``: the start
+    every ``method`` search of this seed shares (``search(..., start=out_path)``), whatever its lambda."""
+    from darc.search import prepare_gated_start
+
+    _begin(exp)
+    threads = set_threads(exp)
+    data = load_data(exp)
+    model = base_model(exp, data)
+    load_weights(model, safe_torch_load(Path(base_dir) / WEIGHTS), Path(base_dir) / WEIGHTS)
+    t0 = time.perf_counter()
+    report = prepare_gated_start(model, data, search_config(exp, 0.0, method=method), out_path)
+    record = {**_record(exp, scale, data, "gate", threads=threads),
+              **report, "seconds": time.perf_counter() - t0, "seed": exp.get("seed", 0), "gated": str(out_path)}
+    _write_result(record, Path(out_path).with_suffix(".json"))
+    return record
+
+
 def search(
     exp: dict[str, Any], lam: float, base_dir: str | Path, out_dir: str | Path, *,
-    scale: str = "default", progress: bool = True, method: str = "darc",
+    scale: str = "default", progress: bool = True, method: str = "darc", start: str | Path | None = None,
 ) -> dict:
     """Search from the trained base in ``base_dir``; materialised net in ``out_dir/materialized``.
 
-    ``method``: ``darc``, the equal-budget ``reference`` or a grid peer (:data:`SEARCH_METHODS`).
+    ``method``: ``darc``, the equal-budget ``reference`` or a grid peer (:data:`SEARCH_METHODS`). ``start``:
+    the gated start :func:`gate` wrote for this base, seed and method (skips the distillation).
     """
     _begin(exp)
     threads = set_threads(exp)
@@ -221,7 +242,7 @@ def search(
     cfg = search_config(exp, lam, method=method)
     if cfg.cost_model == "latency":
         cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
-    summary = run_search(model, data, cfg, out_dir, device=experiment_device(exp), progress=progress)
+    summary = run_search(model, data, cfg, out_dir, device=experiment_device(exp), progress=progress, start=start)
     table = cfg.latency_table if cfg.cost_model == "latency" else None
     result = {**_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
               "seed": exp.get("seed", 0), "role": method, "base_seed": _base_seed(base_dir, exp),
@@ -334,10 +355,13 @@ def bench(
     Rows carry the run's seed, role, cost and accuracy (validation and test; the base's accuracy where
     the run has the base's seed), measured speed-ups at batch 1 and the batched size, parameter-byte
     and peak-memory reductions, the MACs ratio, kept candidates and provenance. Every base of an
-    experiment has the same architecture, so one of them serves as the timing reference for all seeds.
+    experiment has the same architecture, so one of them serves as the timing reference for all seeds; and
+    runs with the same architecture (:func:`darc.bench.signature.architecture_signature`: the reference and
+    a point that keeps the base, a point every seed decided alike) share one measurement (``timed_as``).
     """
     import pandas as pd
 
+    from darc.bench.signature import architecture_signature
     from darc.io import atomic_write_text
 
     _begin(exp)
@@ -351,11 +375,19 @@ def bench(
     batch_sizes = list(b.get("batch_sizes", [1, 64]))
     runs = {str(d): (json.loads((Path(d) / RESULT).read_text()), load_finetuned(d).eval()) for d in finetune_dirs}
     device = experiment_device(exp)
-    memory = peak_memory_columns(base, {k: m for k, (_, m) in runs.items()}, shape, batch_sizes, threads,
-                                 device=device) if b.get("peak_memory", True) else {k: {} for k in runs}
+    # Latency and memory depend on the architecture, not the weights: each distinct architecture is measured
+    # once (the first run that has it) and every run with it carries that measurement (column timed_as).
+    timed_as: dict[str, str] = {}
+    for key, (_, m) in runs.items():
+        timed_as.setdefault(architecture_signature(m), key)
+    first = {key: timed_as[architecture_signature(m)] for key, (_, m) in runs.items()}
+    distinct = {k: runs[k][1] for k in dict.fromkeys(first.values())}
+    memory = peak_memory_columns(base, distinct, shape, batch_sizes, threads,
+                                 device=device) if b.get("peak_memory", True) else {k: {} for k in distinct}
+    measured: dict[str, dict[str, Any]] = {}
     prov = {k: v for k, v in _record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []
-    for key, (res, compressed) in runs.items():
+    for key, (res, _) in runs.items():
         same_seed = base_result.get("seed", 0) == res.get("base_seed", res.get("seed", 0))
         base_acc = base_result.get("test_acc") if same_seed else None
         row = {
@@ -372,11 +404,14 @@ def bench(
             "replaced_by": json.dumps(slot_decisions(res["kept"])["replaced_by"]),
             **{k: res[k] for k in PEER_COLUMNS if k in res},
         }
-        row.update(compare_to_base(
-            base, compressed, shape, batch_sizes=batch_sizes, threads=threads,
-            pairs=int(b.get("pairs", 10)), min_block_time=float(b.get("min_block_time", 0.05)), device=device,
-        ))
-        row.update(memory[key])
+        if first[key] not in measured:
+            measured[first[key]] = compare_to_base(
+                base, runs[first[key]][1], shape, batch_sizes=batch_sizes, threads=threads,
+                pairs=int(b.get("pairs", 10)), min_block_time=float(b.get("min_block_time", 0.05)), device=device,
+            )
+        row.update(measured[first[key]])
+        row["timed_as"] = first[key]  # the run whose measurement this row carries (itself, or one of its architecture)
+        row.update(memory[first[key]])
         row.update(prov)
         row["config"] = json.dumps(exp, sort_keys=True)
         rows.append(row)

@@ -126,6 +126,51 @@ def gate_for_search(base: nn.Module, data: Any, cfg: SearchConfig) -> nn.Module:
     )
 
 
+#: The fields of a :class:`SearchConfig` the gated start (gating and the alternatives' distillation) depends on:
+#: every lambda and cost model of one seed starts from the same one (:func:`prepare_gated_start`).
+GATING_FIELDS = ("slots", "candidates", "original_gate", "alternative_gate", "gate_init", "original_share",
+                 "distill_steps", "distill_lr", "revive", "calibration_samples")
+
+
+def gating_key(base: nn.Module, cfg: SearchConfig) -> dict[str, Any]:
+    """What a gated start is made from: the base's weights, the gating fields and the seed."""
+    fields = {k: v for k, v in cfg.to_dict().items() if k in GATING_FIELDS}
+    return {"base": fingerprint(base), "seed": cfg.train.seed, **json.loads(json.dumps(fields, default=str))}
+
+
+def prepare_gated_start(base: nn.Module, data: Any, cfg: SearchConfig, path: str | Path) -> dict[str, Any]:
+    """Gate ``base`` and distill its alternatives once (:func:`gate_for_search`), and save the result to
+    ``path`` (atomically) for every search of the same seed and gating settings to start from
+    (``run_search(..., start=path)``): the distillation is the same for every lambda and cost model."""
+    gated = gate_for_search(base, data, cfg)
+    errors = {n: [None if e is None else float(e) for e in s.distill_error] for n, s in gated_slots(gated).items()}
+    payload = {"key": json.dumps(gating_key(base, cfg), sort_keys=True), "state": gated.state_dict(),
+               "distill_error": errors}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return {"distill_error": errors, "key": gating_key(base, cfg)}
+
+
+def load_gated_start(base: nn.Module, data: Any, cfg: SearchConfig, path: str | Path) -> nn.Module:
+    """The gated network :func:`prepare_gated_start` saved to ``path``; refuses one made from another base,
+    seed or gating settings (the search would silently start from the wrong alternatives)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    want = gating_key(base, cfg)
+    have = json.loads(payload["key"])
+    if have != want:
+        differ = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        raise ValueError(f"the gated start {path} was prepared from other settings ({', '.join(differ)} differ): "
+                         "prepare it again (`darc gate`) for this base and search config, or search without --start")
+    gated = gate_for_search(base, data, replace(cfg, distill_steps=0))
+    gated.load_state_dict(payload["state"], strict=True)
+    for name, slot in gated_slots(gated).items():
+        slot.distill_error = payload["distill_error"][name]
+    return gated
+
+
 def search_optimizer(gated: nn.Module, cfg: SearchConfig) -> torch.optim.Optimizer:
     """SGD over the search parameter groups (gates: no momentum, no weight decay)."""
     t = cfg.train
@@ -146,11 +191,13 @@ def resolve_cost_device(cfg: SearchConfig, device: str | torch.device | None = N
 
 def run_search(
     base: nn.Module, data: Any, cfg: SearchConfig, out_dir: str | Path, *, resume: bool = True,
-    device: str | torch.device | None = None, progress: bool = True,
+    device: str | torch.device | None = None, progress: bool = True, start: str | Path | None = None,
 ) -> dict[str, Any]:
     """Search, materialise and return a summary (also written to ``out_dir/search.json``).
 
-    ``data`` is a :class:`darc.data.DatasetBundle`. The base network should be trained already.
+    ``data`` is a :class:`darc.data.DatasetBundle`. The base network should be trained already. ``start``: a
+    gated start saved by :func:`prepare_gated_start` for this base, seed and gating settings (the same search
+    as without it, minus the distillation); without it the search gates and distills itself.
 
     Under ``torchrun`` (DDP): costs are measured once, on rank 0, and shared (:func:`assign_costs`); only
     rank 0 writes; every rank returns the same summary. A candidate whose gate is zero is skipped in the
@@ -161,7 +208,7 @@ def run_search(
     info = D.init_distributed()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    gated = gate_for_search(base, data, cfg)
+    gated = load_gated_start(base, data, cfg, start) if start is not None else gate_for_search(base, data, cfg)
     ctx = CostContext(
         tuple(data.meta.input_shape), batch_size=cfg.cost_batch_size, device=resolve_cost_device(cfg, device),
         threads=cfg.cost_threads, table_path=cfg.latency_table, context=cfg.latency_context,

@@ -362,3 +362,19 @@ def test_package_exports_resolve():
         assert getattr(darc.bench, name) is not None
     with pytest.raises(AttributeError):
         darc.bench.not_a_name  # noqa: B018
+
+
+def test_architecture_signature_ignores_weights_and_sees_every_shape_and_setting():
+    from darc.bench import architecture_signature
+
+    def net(stride=1, width=4):
+        return nn.Sequential(nn.Conv2d(3, width, 3, stride=stride, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+
+    torch.manual_seed(0)
+    a, b = net(), net()
+    assert not torch.equal(a[0].weight, b[0].weight)
+    assert architecture_signature(a) == architecture_signature(b)
+    assert architecture_signature(net(stride=2)) != architecture_signature(a)
+    assert architecture_signature(net(width=5)) != architecture_signature(a)
+    assert architecture_signature(nn.Sequential(nn.Conv2d(3, 4, 3, stride=1, padding=1), nn.BatchNorm2d(4),
+                                                nn.GELU())) != architecture_signature(a)

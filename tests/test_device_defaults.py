@@ -3,7 +3,9 @@ model's device following it unless `search.cost_device` is set, bench timing on 
 measuring functions are replaced by recorders."""
 
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -83,12 +85,41 @@ def test_bench_times_and_measures_memory_on_the_experiment_device(monkeypatch, t
     monkeypatch.setattr(E, "compare_to_base", compare)
     monkeypatch.setattr(E, "peak_memory_columns", memory)
     monkeypatch.setattr(E, "load_base", lambda exp, d: nn.Identity())
-    monkeypatch.setattr(E, "load_finetuned", lambda d: nn.Identity())
+    monkeypatch.setattr(E, "load_finetuned", lambda d: nn.Linear(2, 2) if d.name == "ft1" else nn.Linear(2, 3))
     base, runs = _fake_runs(tmp_path)
     rows = E.bench({**EXP, "device": device}, base, runs, tmp_path / "bench.csv")
     want = device or "cpu"
     assert calls == {"latency": [want, want], "memory": [want]}
     assert {r["device"] for r in rows} == {want}
+
+
+def test_bench_measures_each_architecture_once_and_every_run_with_it_carries_that(monkeypatch, tmp_path):
+    """Runs of one architecture (the reference and a point that keeps the base; one point every seed decided
+    alike) are timed once: their rows carry the same measurement and name the run timed (timed_as)."""
+    timed, probed = [], []
+
+    def compare(base, compressed, shape, *, batch_sizes, threads, pairs, min_block_time, device="cpu"):
+        timed.append(compressed)
+        return {"speedup_b1": float(len(timed))}
+
+    def memory(base, compressed, shape, batch_sizes, threads, device="cpu"):
+        probed.extend(compressed)
+        return {k: {"peak_mem_reduction_b1": 1.0} for k in compressed}
+
+    shapes = {"ft1": (2, 2), "ft2": (2, 3), "ft3": (2, 2)}  # ft3: ft1's architecture, other weights
+    monkeypatch.setattr(E, "compare_to_base", compare)
+    monkeypatch.setattr(E, "peak_memory_columns", memory)
+    monkeypatch.setattr(E, "load_base", lambda exp, d: nn.Identity())
+    monkeypatch.setattr(E, "load_finetuned", lambda d: nn.Linear(*shapes[d.name]))
+    base, runs = _fake_runs(tmp_path)
+    (tmp_path / "ft3").mkdir()
+    (tmp_path / "ft3" / "result.json").write_text((runs[0] / "result.json").read_text())
+    rows = {Path(r["timed_as"]).name: r for r in E.bench(EXP, base, [*runs, tmp_path / "ft3"], tmp_path / "b.csv")}
+    assert len(timed) == 2 and sorted(Path(k).name for k in probed) == ["ft1", "ft2"]
+    assert set(rows) == {"ft1", "ft2"}
+    frame = pd.read_csv(tmp_path / "b.csv")
+    assert sorted(frame["timed_as"].map(lambda p: Path(p).name)) == ["ft1", "ft1", "ft2"]
+    assert frame.groupby("timed_as")["speedup_b1"].nunique().max() == 1
 
 
 def test_bench_helpers_pass_the_device_to_the_measurements(monkeypatch):

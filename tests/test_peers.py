@@ -94,6 +94,26 @@ def test_random_decisions_peer_copies_counts_and_gets_darcs_budget(darc_run, tmp
     assert max(r["epoch"] for r in log) == stages.peer_recipe(exp, 224).epochs == 2  # epochs count from 1
 
 
+def test_random_peer_from_the_seeds_gated_start_deals_the_same_slots_without_distilling(darc_run, tmp_path,
+                                                                                        monkeypatch):
+    """With the seed's gated start (``darc gate``, as the workflow runs it) the random peer deals DARC's
+    decisions to the same slots as without, from DARC's own distilled alternatives (no second distillation)."""
+    import darc.gates
+
+    exp, out = darc_run
+    E.gate(exp, out / "base", tmp_path / "gated" / "start.pt")
+    alone = stages.random_decisions(exp, out / "base", out / "search", tmp_path / "alone", progress=False)
+
+    def no_distilling(*args, **kwargs):
+        raise AssertionError("the random peer distilled again")
+
+    monkeypatch.setattr(darc.gates, "distill", no_distilling)
+    shared = stages.random_decisions(exp, out / "base", out / "search", tmp_path / "shared", progress=False,
+                                     start=tmp_path / "gated" / "start.pt")
+    decided = [architecture_decisions(json.loads(Path_(r["architecture"]).read_text())) for r in (alone, shared)]
+    assert decided[0] == decided[1] and shared["darc_counts"] == alone["darc_counts"]
+
+
 def test_scratch_peer_has_darcs_architecture_and_fresh_weights(darc_run, tmp_path):
     exp, out = darc_run
     res = stages.from_scratch(exp, out / "search", tmp_path / "scratch", progress=False)

@@ -336,3 +336,77 @@ def test_unknown_handoff_is_refused_and_the_reference_and_sss_hand_on_what_they_
         c = SearchConfig(weights="frozen", handoff="rebuilt")
         SEARCH_METHODS.create(method, c)
         assert (c.weights, c.handoff) == ("train", "searched")
+
+
+def _materialized_state(run_dir):
+    return torch.load(run_dir / "materialized" / "weights.pt", weights_only=True)
+
+
+def test_a_search_from_the_shared_gated_start_is_the_search_that_distills_itself(tmp_path, monkeypatch):
+    """``darc gate`` once per seed, then every lambda's search from it: the same gates, decisions and
+    materialised weights (distillation included) as a search that gates and distills itself; a start made
+    from another seed or other gating settings is refused by name."""
+    from darc.search import load_gated_start, prepare_gated_start
+
+    torch.manual_seed(0)
+    base = TinyResNet()
+    c = cfg(LAM_SOME_DROPPED, epochs=2, distill_steps=5)
+    start = tmp_path / "gated" / "start.pt"
+    record = prepare_gated_start(base, bundle(), c, start)
+    assert start.exists() and any(e is not None for errs in record["distill_error"].values() for e in errs)
+    alone = run_search(base, bundle(), c, tmp_path / "alone", progress=False)
+    shared = run_search(base, bundle(), c, tmp_path / "shared", progress=False, start=start)
+    assert shared["kept"] == alone["kept"] and shared["final_gates"] == alone["final_gates"]
+    assert shared["distill_error"] == alone["distill_error"]
+    a, s = _materialized_state(tmp_path / "alone"), _materialized_state(tmp_path / "shared")
+    assert a.keys() == s.keys() and all(torch.equal(a[k], s[k]) for k in a)
+    import darc.gates
+
+    def no_distilling(*args, **kwargs):
+        raise AssertionError("a search from a gated start distilled again")
+
+    monkeypatch.setattr(darc.gates, "distill", no_distilling)
+    other_lam = run_search(base, bundle(), cfg(0.5, epochs=1, distill_steps=5), tmp_path / "lam0.5", progress=False,
+                           start=start)  # another lambda shares it (lambda is not a gating setting), undistilled
+    assert other_lam["lam"] == 0.5
+    with pytest.raises(ValueError, match="distill_steps"):
+        load_gated_start(base, bundle(), cfg(1.0, distill_steps=7), start)
+    reseeded = cfg(1.0, distill_steps=5)
+    reseeded.train.seed = 1
+    with pytest.raises(ValueError, match="seed"):
+        load_gated_start(base, bundle(), reseeded, start)
+
+
+def test_every_gated_start_method_gates_darcs_candidates_and_the_others_do_not():
+    """The workflow shares one start among :data:`GATED_START_METHODS`: their gating settings must equal
+    DARC's (else ``load_gated_start`` would refuse in the middle of a run); the reference and SSS differ."""
+    from darc.config import GATED_START_METHODS
+    from darc.experiment import SEARCH_METHODS
+    from darc.search import gating_key
+
+    base = TinyResNet()
+
+    def key(method):
+        c = cfg(1.0)
+        SEARCH_METHODS.create(method, c)
+        return gating_key(base, c)
+
+    assert all(key(m) == key("darc") for m in GATED_START_METHODS)
+    others = set(SEARCH_METHODS.list()) - set(GATED_START_METHODS)
+    assert others >= {"reference", "sss"} and all(key(m) != key("darc") for m in others)
+
+
+def test_a_search_without_evaluation_trains_the_same_and_reports_no_accuracy(tmp_path):
+    """``train.evaluate: false`` (the default scale's search, whose network the fine-tune does not start
+    from) skips the validation and test passes only: the same materialised network, no accuracy."""
+    runs = {}
+    for evaluate in (True, False):
+        torch.manual_seed(0)
+        c = cfg(LAM_SOME_DROPPED, epochs=2, distill_steps=5)
+        c.train.evaluate = evaluate
+        runs[evaluate] = run_search(TinyResNet(), bundle(), c, tmp_path / str(evaluate), progress=False)
+    assert runs[True]["metrics"]["test_acc"] is not None
+    assert runs[False]["metrics"].get("test_acc") is None and runs[False]["metrics"].get("val_acc") is None
+    assert runs[False]["kept"] == runs[True]["kept"]
+    a, b = _materialized_state(tmp_path / "True"), _materialized_state(tmp_path / "False")
+    assert all(torch.equal(a[k], b[k]) for k in a)

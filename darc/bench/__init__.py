@@ -3,7 +3,8 @@
 One idea per module: :mod:`~darc.bench.latency` (the timing protocol), :mod:`~darc.bench.memory`
 (parameter bytes and peak inference memory), :mod:`~darc.bench.macs`, :mod:`~darc.bench.env` (what
 every record carries), :mod:`~darc.bench.backends` (torch.compile, ONNX Runtime),
-:mod:`~darc.bench.report` (tidy records, CSV/JSON, text table) and :mod:`~darc.bench.cost_check` (the
+:mod:`~darc.bench.report` (tidy records, CSV/JSON, text table), :mod:`~darc.bench.signature` (when two
+networks run the same computation) and :mod:`~darc.bench.cost_check` (the
 per-module latency lookup table and its error). Names are imported lazily so that the memory probe's
 child processes import only what they need.
 """
@@ -21,6 +22,7 @@ _EXPORTS = {
     "macs": ("count_macs", "macs_by_module"),
     "backends": ("BACKENDS", "run_backend"),
     "report": ("benchmark_model", "format_table", "read_records", "write_records"),
+    "signature": ("architecture_signature",),
     "cost_check": ("LatencyKey", "build_latency_table", "cost_model_error", "load_latency_table",
                    "predict_model_latency"),
 }

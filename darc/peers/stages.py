@@ -53,7 +53,7 @@ from darc.peers.pruning import (
     save_pruned,
 )
 from darc.registry import Registry
-from darc.search import _calibration_batch, finetune, kept_labels, slot_decisions
+from darc.search import _calibration_batch, finetune, kept_labels, load_gated_start, slot_decisions
 from darc.train import WEIGHTS, TrainConfig, fit
 
 
@@ -150,11 +150,12 @@ def _peer_result(exp: dict[str, Any], scale: str, data: Any, role: str, darc: di
 
 def random_decisions(
     exp: dict[str, Any], base_dir: str | Path, darc_search_dir: str | Path, out_dir: str | Path, *,
-    scale: str = "default", progress: bool = True,
+    scale: str = "default", progress: bool = True, start: str | Path | None = None,
 ) -> dict[str, Any]:
     """DARC's decisions (how many slots dropped, kept, and replaced by which alternative) dealt to random
     slots (seeded by the run's seed), built from the trained base as a search starts (alternatives
-    distilled), then fine-tuned with :func:`peer_recipe`."""
+    distilled), then fine-tuned with :func:`peer_recipe`. ``start``: the seed's gated start (``darc gate``),
+    so the dealt alternatives are the very ones DARC's searches of the seed started from (not distilled again)."""
     _begin(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
@@ -163,9 +164,12 @@ def random_decisions(
     data = load_data(exp)
     base = load_base(exp, base_dir)
     cfg = search_config(exp, darc["lam"])
-    calib = _calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
-    gated = gate_for_decisions(base, wanted, slots=cfg.slots, example_input=tuple(data.meta.input_shape),
-                               calibration=calib, distill_steps=cfg.distill_steps, distill_lr=cfg.distill_lr)
+    if start is not None:
+        gated = load_gated_start(base, data, cfg, start)
+    else:
+        calib = _calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
+        gated = gate_for_decisions(base, wanted, slots=cfg.slots, example_input=tuple(data.meta.input_shape),
+                                   calibration=calib, distill_steps=cfg.distill_steps, distill_lr=cfg.distill_lr)
     drawn = draw_random_decisions(wanted, allowed_labels(gated), seed=int(exp.get("seed", 0)))
     plain, record = materialize_decisions(gated, drawn)
     record["peer"] = {"method": "random", "darc_search": str(darc_search_dir), "counts": decision_counts(drawn)}

@@ -44,6 +44,7 @@ class TrainConfig:
     checkpoint_every_steps: int | None = None
     max_steps_per_epoch: int | None = None
     eval_every: int = 1
+    evaluate: bool = True  # False: no validation / test evaluation at all (a stage whose network is not measured)
     log_every: int = 50
     ddp_find_unused_parameters: bool = False
 

@@ -38,7 +38,7 @@ from darc.train.rng import configure_determinism, rng_state, seed_everything, se
 WEIGHTS = "model.pt"
 METRICS = "metrics.json"
 # Config keys that may change between a run and its resumption without a warning.
-RESUME_FREE = {"epochs", "workers", "log_every", "checkpoint_every_steps", "eval_every", "test_batch_size"}
+RESUME_FREE = {"epochs", "workers", "log_every", "checkpoint_every_steps", "eval_every", "evaluate", "test_batch_size"}
 
 
 def _loaders(
@@ -265,7 +265,7 @@ def fit(
             "test_loss": None, "test_acc": None, "lr": lr, "steps": stats.steps, "seconds": stats.seconds,
             "img_per_s": samples / stats.seconds if stats.seconds > 0 else 0.0,
         }
-        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+        if cfg.evaluate and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             row.update(_evaluate_all(model, test_loader, val_loader, device, amp_dtype, channels_last))
         row["epoch_seconds"] = time.perf_counter() - t_epoch
         history.append(row)
@@ -276,7 +276,7 @@ def fit(
             write_logs(history, out_dir)
         epochs_run += 1
 
-    if not history and test_loader is not None:  # nothing trained: report the model as it is
+    if not history and test_loader is not None and cfg.evaluate:  # nothing trained: report the model as it is
         history.append({"epoch": 0, **_evaluate_all(model, test_loader, val_loader, device, amp_dtype, channels_last)})
     final = history[-1] if history else {}
     paths = {"out_dir": out_dir, "checkpoint": ckpt_path, "weights": out_dir / WEIGHTS,

@@ -12,7 +12,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from darc.config import GRID_SEARCH_PEERS, experiment_at_scale, experiment_for_seed, experiment_seeds, peer_seeds
+from darc.config import (
+    GATED_START_METHODS, GRID_SEARCH_PEERS, experiment_at_scale, experiment_for_seed, experiment_seeds, peer_seeds,
+)
 from darc.reporting import points_with_peers
 
 SCALE = config.get("scale", "default")
@@ -187,6 +189,15 @@ def search_point_options(point):
         return "--reference"
     method, _, lam = point.rpartition("lam")
     return f"--method {method.rstrip('-') or 'darc'} --lam {lam}"
+
+
+def gated_start(wc):
+    """The seed's shared gated start (rule gate) for a search whose candidates are DARC's; none for the
+    reference and SSS, which gate only the originals (nothing to distill)."""
+    method = "reference" if wc.point == "reference" else (wc.point.rpartition("lam")[0].rstrip("-") or "darc")
+    if method not in GATED_START_METHODS:
+        return []
+    return f"{RUNS}/{wc.exp}/seed{wc.seed}/gated/start.pt"
 
 
 def is_timing(wc):

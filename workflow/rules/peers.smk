@@ -6,11 +6,13 @@
 
 rule peer_random:
     """DARC's decisions at the point (counts of dropped, kept and replaced slots, by alternative) dealt to
-    random slots, built from the base and fine-tuned for DARC's search plus fine-tune epochs."""
+    random slots, built from the seed's gated start (the alternatives DARC's searches started from) and
+    fine-tuned for DARC's search plus fine-tune epochs."""
     input:
         base=base_weights,
         search=f"{RUNS}/{{exp}}/seed{{seed}}/search/lam{{lam}}/result.json",
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
+        start=f"{RUNS}/{{exp}}/seed{{seed}}/gated/start.pt",
     output:
         f"{RUNS}/{{exp}}/seed{{seed}}/random/lam{{lam}}/result.json",
     conda:
@@ -30,7 +32,8 @@ rule peer_random:
         out=lambda wc, output: Path(output[0]).parent,
     shell:
         "{params.darc} peer random --config {input.exp} --set seed={wildcards.seed} --scale {params.scale} "
-        "--base {params.base} --search-dir {params.search} --out {params.out} --no-progress > {log} 2>&1"
+        "--base {params.base} --search-dir {params.search} --start {input.start} --out {params.out} --no-progress "
+        "> {log} 2>&1"
 
 
 rule peer_scratch:

@@ -26,6 +26,31 @@ rule latency_table:
         "../scripts/latency_table.py"
 
 
+rule gate:
+    """Gate the base and distill its alternatives once per seed: every lambda's DARC search of the seed (and
+    the cost-model ablations, whose candidates are DARC's) starts from it instead of distilling again."""
+    input:
+        base=base_weights,
+        exp=f"{RUNS}/{{exp}}/experiment.yaml",
+    output:
+        f"{RUNS}/{{exp}}/seed{{seed}}/gated/start.pt",
+    conda:
+        "../envs/darc.yaml"
+    log:
+        f"{RUNS}/{{exp}}/logs/seed{{seed}}/gate.log",
+    benchmark:
+        f"{BENCHMARKS}/gate/{{exp}}_seed{{seed}}.tsv"
+    priority: selection_priority
+    threads: 1
+    params:
+        python=PYTHON,
+        scale=SCALE,
+        base=lambda wc, input: Path(input.base).parent,
+    shell:
+        "{params.python} -m darc.cli gate --config {input.exp} --set seed={wildcards.seed} --scale {params.scale} "
+        "--base {params.base} --out {output} > {log} 2>&1"
+
+
 rule search:
     """Train weights and gates under the penalty at one lambda (or the equal-budget reference), then
     materialise; under torchrun on the experiment's GPUs where it runs on CUDA (costs measured by rank 0)."""
@@ -33,6 +58,7 @@ rule search:
         base=base_weights,
         table=f"{RUNS}/{{exp}}/latency_table.json",
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
+        start=gated_start,
     output:
         result=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/result.json",
         gates=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/gates.jsonl",
@@ -50,11 +76,12 @@ rule search:
         darc=darc_command,
         scale=SCALE,
         point=lambda wc: search_point_options(wc.point),
+        start=lambda wc, input: f"--start {input.start}" if input.start else "",
         base=lambda wc, input: Path(input.base).parent,
         out=lambda wc, output: Path(output.result).parent,
     shell:
         "{params.darc} search --config {input.exp} --set seed={wildcards.seed} "
-        "--set search.latency_table={input.table} --scale {params.scale} {params.point} --base {params.base} "
+        "--set search.latency_table={input.table} --scale {params.scale} {params.point} {params.start} --base {params.base} "
         "--out {params.out} --no-progress > {log} 2>&1"
 
 
