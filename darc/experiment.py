@@ -377,10 +377,11 @@ def bench(
     device = experiment_device(exp)
     # Latency and memory depend on the architecture, not the weights: each distinct architecture is measured
     # once (the first run that has it) and every run with it carries that measurement (column timed_as).
+    signature = {key: architecture_signature(m) for key, (_, m) in runs.items()}
     timed_as: dict[str, str] = {}
-    for key, (_, m) in runs.items():
-        timed_as.setdefault(architecture_signature(m), key)
-    first = {key: timed_as[architecture_signature(m)] for key, (_, m) in runs.items()}
+    for key, sig in signature.items():
+        timed_as.setdefault(sig, key)
+    first = {key: timed_as[sig] for key, sig in signature.items()}
     distinct = {k: runs[k][1] for k in dict.fromkeys(first.values())}
     memory = peak_memory_columns(base, distinct, shape, batch_sizes, threads,
                                  device=device) if b.get("peak_memory", True) else {k: {} for k in distinct}

@@ -22,7 +22,7 @@ from torch import nn
 
 from darc.costs import CostContext, architecture_cost, assign_costs
 from darc.gates import DEFAULT_CANDIDATES, CandidateRef, gate_model, gate_table, gated_slots
-from darc.io import atomic_write_json, atomic_write_text, fingerprint
+from darc.io import atomic_torch_save, atomic_write_json, atomic_write_text, fingerprint
 from darc.materialize import load_materialized, materialize, save_materialized
 from darc.penalty import ProximalGateStep, check_lam, gate_penalty, search_param_groups
 from darc.slots import capture_io
@@ -146,11 +146,7 @@ def prepare_gated_start(base: nn.Module, data: Any, cfg: SearchConfig, path: str
     errors = {n: [None if e is None else float(e) for e in s.distill_error] for n, s in gated_slots(gated).items()}
     payload = {"key": json.dumps(gating_key(base, cfg), sort_keys=True), "state": gated.state_dict(),
                "distill_error": errors}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    atomic_torch_save(payload, path)
     return {"distill_error": errors, "key": gating_key(base, cfg)}
 
 

@@ -183,19 +183,22 @@ def prune_start(wc):
     return base_weights(wc)
 
 
+def point_method(point):
+    """The search method of a point: `reference`, `lam<L>` (`darc`) or `<method>-lam<L>` (a grid peer)."""
+    return "reference" if point == "reference" else (point.rpartition("lam")[0].rstrip("-") or "darc")
+
+
 def search_point_options(point):
-    """`darc search` options of a point: `reference`, `lam<L>` (DARC) or `<method>-lam<L>` (a grid peer)."""
+    """`darc search` options of a point: `--reference`, or the method and its lambda."""
     if point == "reference":
         return "--reference"
-    method, _, lam = point.rpartition("lam")
-    return f"--method {method.rstrip('-') or 'darc'} --lam {lam}"
+    return f"--method {point_method(point)} --lam {point.rpartition('lam')[2]}"
 
 
 def gated_start(wc):
     """The seed's shared gated start (rule gate) for a search whose candidates are DARC's; none for the
     reference and SSS, which gate only the originals (nothing to distill)."""
-    method = "reference" if wc.point == "reference" else (wc.point.rpartition("lam")[0].rstrip("-") or "darc")
-    if method not in GATED_START_METHODS:
+    if point_method(wc.point) not in GATED_START_METHODS:
         return []
     return f"{RUNS}/{wc.exp}/seed{wc.seed}/gated/start.pt"
 
