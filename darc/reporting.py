@@ -60,14 +60,26 @@ def _changes_base(result: dict[str, Any]) -> bool:
     return not keeps_base_architecture(_read_json(arch))
 
 
+def _chosen_lams(points_json: str | Path, *, unchanged_too: bool) -> list[float]:
+    """The chosen lambdas whose first-seed network differs from the base's, or every chosen one."""
+    record = _read_json(points_json)
+    changes = record.get("changes_base", {})
+    return sorted({float(lam) for name, lam in record["points"].items()
+                   if lam is not None and (unchanged_too or changes.get(name, True))})
+
+
 def points_with_peers(points_json: str | Path, exp: dict[str, Any]) -> list[float]:
     """The chosen lambdas the matched peers (random, scratch, Torch-Pruning) run at: every one whose
     architecture differs from the base's, or every one with ``peers.at_unchanged_points``."""
-    record = _read_json(points_json)
-    every = bool(exp.get("peers", {}).get("at_unchanged_points", False))
-    changes = record.get("changes_base", {})
-    return sorted({float(lam) for name, lam in record["points"].items()
-                   if lam is not None and (every or changes.get(name, True))})
+    return _chosen_lams(points_json, unchanged_too=bool(exp.get("peers", {}).get("at_unchanged_points", False)))
+
+
+def points_to_reseed(points_json: str | Path, exp: dict[str, Any]) -> list[float]:
+    """The chosen lambdas the seeds after the first re-run: every one, or with
+    ``selection.reseed_unchanged_points: false`` only those whose first-seed network differs from the
+    base's (a point that keeps the base architecture is then reported from the first seed alone)."""
+    every = bool(exp.get("selection", {}).get("reseed_unchanged_points", True))
+    return _chosen_lams(points_json, unchanged_too=every)
 
 
 def _result_row(result: dict[str, Any], role: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from darc.peers.decisions import (
 from darc.reporting import (
     PEERS_SKIPPED,
     experiment_tables,
+    points_to_reseed,
     points_with_peers,
     select_operating_points,
     summary_markdown,
@@ -205,6 +206,9 @@ def test_matched_peers_skip_points_that_keep_the_base_architecture(darc_run, tmp
     assert record["changes_base"] == {"no_loss": False, "loss_1pct": True}
     assert points_with_peers(points, exp) == [3.0]
     assert points_with_peers(points, {**exp, "peers": {"at_unchanged_points": True}}) == [0.1, 3.0]
+    # the other seeds re-run every chosen point, or only those that change the base
+    assert points_to_reseed(points, exp) == [0.1, 3.0]
+    assert points_to_reseed(points, {**exp, "selection": {"reseed_unchanged_points": False}}) == [3.0]
 
 
 def test_points_table_says_where_matched_peers_were_skipped(tmp_path):

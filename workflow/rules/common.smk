@@ -7,7 +7,6 @@
 # (tpbn: BN-scale pruning of seed<S>/tpbn/sparsity, the sparsity phase's output);
 # operating_points.json (chosen on the first seed's validation accuracy); bench.csv; experiment.yaml (the
 # experiment the training jobs' `darc` commands read, with the seed given by the job's `seed` wildcard).
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from darc.config import (
     GATED_START_METHODS, GRID_SEARCH_PEERS, experiment_at_scale, experiment_for_seed, experiment_seeds, peer_seeds,
 )
-from darc.reporting import points_with_peers
+from darc.reporting import points_to_reseed, points_with_peers
 
 SCALE = config.get("scale", "default")
 RESULTS = "results" if SCALE == "default" else f"runs/{SCALE}/results"
@@ -107,20 +106,21 @@ def per_seed(path):
     return inputs
 
 
-def chosen_lams(wc):
-    """Lambdas of the operating points chosen on the first seed (read once the checkpoint has run)."""
-    with checkpoints.select_points.get(exp=wc.exp).output[0].open() as f:
-        points = json.load(f)["points"]
-    return sorted({f"{lam:g}" for lam in points.values() if lam is not None}, key=float)
+def reseeded_lams(wc):
+    """Lambdas of the operating points chosen on the first seed that the other seeds re-run (all, or with
+    `selection.reseed_unchanged_points: false` those that change the base; read once the checkpoint has run)."""
+    points = checkpoints.select_points.get(exp=wc.exp).output[0]
+    return [f"{lam:g}" for lam in points_to_reseed(points, EXPERIMENTS[wc.exp])]
 
 
 def point_finetunes(wc):
-    """Fine-tuned DARC networks: every lambda at the first seed, the chosen ones at the other seeds."""
+    """Fine-tuned DARC networks: every lambda at the first seed, the chosen ones at the other seeds
+    (`reseeded_lams`)."""
     first, *others = seeds(wc.exp)
     grid = expand(f"{RUNS}/{{exp}}/seed{{seed}}/finetune/lam{{lam}}/result.json", exp=wc.exp, seed=first,
                   lam=lams(wc.exp))
     return grid + expand(f"{RUNS}/{{exp}}/seed{{seed}}/finetune/lam{{lam}}/result.json", exp=wc.exp,
-                         seed=others, lam=chosen_lams(wc))
+                         seed=others, lam=reseeded_lams(wc))
 
 
 def selection_priority(wc):
