@@ -70,6 +70,7 @@ from darc.materialize import load_materialized
 from darc.models import create_model
 from darc.search import SearchConfig, finetune, run_search
 from darc.train import TrainConfig, fit
+from darc.train.history import LOG_JSONL
 
 RECORD = "gpu_check.json"
 NCCL_NOTE = "untested (one GPU)"
@@ -113,6 +114,8 @@ class Plan:
     max_slots: int | None = None  # search only the first slots (tiny runs)
     pairs: int = 10
     memory_batches: tuple[int, ...] | None = None  # default: bench_batches
+    search_epochs: int = 1  # 2+: the epochs after the first give the search's steady-state throughput
+    search_weights: str = "train"  # SearchConfig.weights ("frozen": only the gates learn, as the CPU scales)
 
     @property
     def n_train(self) -> int:
@@ -166,6 +169,7 @@ def tiny_plans() -> list[Plan]:
         max_slots=2,
         pairs=3,
         memory_batches=(8,),
+        search_epochs=2,
     )
     return [
         Plan("wrn", "wrn16_1", {"in_chans": 3, "input_size": 8, "num_classes": 4}, (3, 8, 8), 4, **common),
@@ -178,7 +182,8 @@ def tiny_plans() -> list[Plan]:
 def extended_plans() -> list[Plan]:
     """The ``extended`` scale's stand-ins at Fashion-MNIST's 1x28x28 and the protocol's batches, with more
     steps: their GPU throughput, from which the extended scale's GPU hours are estimated (README)."""
-    common = dict(train_steps=60, search_steps=40, finetune_steps=40, n_test=512, pairs=10)
+    common = dict(train_steps=60, search_steps=40, finetune_steps=40, n_test=512, pairs=10,
+                  search_epochs=2, search_weights="frozen")
     return [
         Plan(
             "wrn",
@@ -307,6 +312,14 @@ class StepClock:
         return (len(t) - 1) * self.batch / (t[-1] - t[0])
 
 
+def epoch_throughput(log_jsonl: Path) -> list[float]:
+    """Training img/s of each epoch in a ``fit`` log (the first includes warm-up: cuDNN plans, allocator)."""
+    if not log_jsonl.exists():
+        return []
+    rows = [json.loads(line) for line in log_jsonl.read_text().splitlines() if line.strip()]
+    return [float(r["img_per_s"]) for r in rows if isinstance(r.get("img_per_s"), (int, float))]
+
+
 def state(ctx: Context, plan: Plan) -> dict[str, Any]:
     return ctx.state.setdefault(plan.key, {})
 
@@ -415,7 +428,8 @@ def stage_search(ctx: Context, plan: Plan) -> dict[str, Any]:
         lr_gate=0.05,
         log_gates_every=None,
         latency_table=str(ctx.out / plan.key / "latency_table.json"),
-        train=train_config(plan, plan.search_steps),
+        weights=plan.search_weights,
+        train=train_config(plan, plan.search_steps, epochs=plan.search_epochs),
     )
     t = time.perf_counter()
     summary = run_search(base, data, cfg, out, device=ctx.device, progress=False, resume=False)
@@ -425,6 +439,7 @@ def stage_search(ctx: Context, plan: Plan) -> dict[str, Any]:
     st["compressed"] = load_materialized(summary["architecture"], summary["weights"]).eval()
     costs = json.loads((out / "costs.json").read_text())
     m = summary["metrics"]
+    per_epoch = epoch_throughput(out / "train" / LOG_JSONL)
     return {
         "base": base_note,
         "seconds_run_search": seconds,
@@ -434,7 +449,10 @@ def stage_search(ctx: Context, plan: Plan) -> dict[str, Any]:
         "zero_gates": sum(1 for r in summary["final_gates"] if r["gate"] == 0.0),
         "arch_cost": summary["arch_cost"],
         "decisions": summary["decisions"],
-        "img_per_s_incl_warmup": m.get("img_per_s"),
+        "weights": plan.search_weights,
+        "epoch_img_per_s": per_epoch,
+        "img_per_s": per_epoch[-1] if len(per_epoch) > 1 else None,  # steady state: after a whole epoch
+        "img_per_s_incl_warmup": per_epoch[0] if per_epoch else m.get("img_per_s"),
         "train_seconds": m.get("seconds"),
         "steps": m.get("steps"),
         "test_acc": m.get("test_acc"),

@@ -56,6 +56,8 @@ def test_tiny_cpu_dry_run_every_stage_ok(tmp_path):
         train, search, bench = (rec["stages"][f"{key}_{s}"] for s in ("train", "search", "bench"))
         assert train["img_per_s"] > 0 and train["steps"] == 2
         assert search["base"] == "trained" and search["cost_unit"] == "seconds" and search["slots"] == 2
+        # two search epochs: the second's throughput is the steady state, the first's includes warm-up
+        assert len(search["epoch_img_per_s"]) == 2 and search["img_per_s"] == search["epoch_img_per_s"][1] > 0
         assert (tmp_path / key / "search" / "materialized" / "architecture.json").exists()
         assert (tmp_path / key / "latency_table.json").exists()
         for tag in ("b1", "b8", "b8_bf16_cl"):
@@ -121,6 +123,8 @@ def test_plan_sets_build_their_networks(plan_set):
             out = model(torch.zeros(2, *plan.input_shape))
         assert out.shape == (2, plan.num_classes)
         assert plan.n_train == plan.batch * max(plan.train_steps, plan.search_steps, plan.finetune_steps)
+    if plan_set == "extended":  # the extended scale's search: frozen weights, steady state after an epoch
+        assert all(p.search_weights == "frozen" and p.search_epochs == 2 for p in plans)
 
 
 def test_plans_option_is_recorded_and_checked(tmp_path):
