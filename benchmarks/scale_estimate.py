@@ -7,7 +7,9 @@ brings its peers): bases, the first seed's lambda grid, the chosen points at the
 reference at every seed, the grid peers (SSS, ``darc_*``), random decisions, from scratch, Torch-Pruning
 (and its BN-scale sparsity phase). Search images are **gated** (every branch with all its candidates), the
 rest plain; both are divided by the throughput a ``train_precision`` record measured for that network in the
-experiment's precision (``python benchmarks/run.py train_precision --models extended --gated``). Peers' smaller
+experiment's precision (``python benchmarks/run.py train_precision --models extended --gated``), or, for a GPU,
+a ``gpu_check --plans extended`` record (steady-state plain and gated img/s of one job on the GPU; with
+``--concurrent`` the records of copies run at once, for the gain of jobs sharing it). Peers' smaller
 networks are counted at the base network's speed, evaluation passes and pruning steps not at all, and the
 jobs are assumed to pack the cores (1 thread each): an estimate, not a run.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,22 +82,85 @@ def image_counts(exp: dict[str, Any], n_train: int) -> dict[str, dict[str, int]]
     return counts
 
 
-def throughput_for(exp: dict[str, Any], record: dict[str, Any]) -> dict[str, float]:
-    """{"plain", "gated"} img/s of the experiment's network in its base recipe's precision, from a
-    ``train_precision --gated`` record."""
+def _train_precision_speed(exp: dict[str, Any], record: dict[str, Any]) -> dict[str, float] | None:
+    """From a CPU ``train_precision --gated`` record: the experiment's network in its base recipe's precision."""
     for row in record["rows"]:
         if row["model"] == exp["model"] and row.get("model_kwargs", {}) == (exp.get("model_kwargs") or {}):
             mode = "bfloat16_channels_last" if _section(exp, "train").amp else "float32"
             if f"img_per_s_gated_{mode}" not in row:
                 raise SystemExit("the throughput record has no gated rows: rerun train_precision with --gated")
             return {"plain": row[f"img_per_s_{mode}"], "gated": row[f"img_per_s_gated_{mode}"]}
-    raise SystemExit(f"the throughput record has no row for {exp['model']} {exp.get('model_kwargs')}: "
-                     "run train_precision with --models of this scale")
+    return None
+
+
+def _gpu_check_plan(exp: dict[str, Any], record: dict[str, Any]) -> str | None:
+    """The key of the ``gpu_check`` plan that runs the experiment's network (its config kwargs a subset)."""
+    for key, plan in record.get("plans", {}).items():
+        kwargs, wanted = plan.get("model_kwargs", {}), exp.get("model_kwargs") or {}
+        if plan["model"] == exp["model"] and all(kwargs.get(k) == v for k, v in wanted.items()):
+            return key
+    return None
+
+
+def _gpu_check_speed(exp: dict[str, Any], record: dict[str, Any]) -> dict[str, float] | None:
+    """From a GPU ``gpu_check --plans extended`` record: plain training after its first steps and the gated
+    search's epoch after a whole epoch of warm-up (AMP bf16 + channels_last, one job on the GPU)."""
+    key = _gpu_check_plan(exp, record)
+    if key is None:
+        return None
+    train, search = record["stages"][f"{key}_train"], record["stages"][f"{key}_search"]
+    if not (train.get("img_per_s") and search.get("img_per_s")):
+        raise SystemExit(f"the gpu_check record has no steady-state throughput for {key}: rerun it with "
+                         "--plans extended (two search epochs) and the train and search stages")
+    return {"plain": float(train["img_per_s"]), "gated": float(search["img_per_s"])}
+
+
+#: record kind -> reader of one experiment's {"plain", "gated"} img/s (None: no row for its network)
+THROUGHPUT_READERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, float] | None]] = {
+    "train_precision": _train_precision_speed,
+    "gpu_check": _gpu_check_speed,
+}
+
+
+def record_kind(record: dict[str, Any]) -> str:
+    """``gpu_check`` or ``train_precision`` (what made a throughput record)."""
+    if str(record.get("script", "")).endswith("gpu_check.py"):
+        kind = "gpu_check"
+    else:
+        kind = str(record.get("benchmark", "train_precision" if "rows" in record else None))
+    if kind not in THROUGHPUT_READERS:
+        raise SystemExit(f"not a throughput record ({kind!r}): pass a train_precision --gated or a gpu_check "
+                         "--plans extended record")
+    return kind
+
+
+def throughput_for(exp: dict[str, Any], record: dict[str, Any]) -> dict[str, float]:
+    """{"plain", "gated"} img/s of the experiment's network, from either kind of throughput record."""
+    speed = THROUGHPUT_READERS[record_kind(record)](exp, record)
+    if speed is None:
+        raise SystemExit(f"the throughput record has no row for {exp['model']} {exp.get('model_kwargs')}: "
+                         "measure the networks of this scale (train_precision --models extended, or gpu_check "
+                         "--plans extended)")
+    return speed
+
+
+def shared_gpu_gain(record: dict[str, Any], copies: list[dict[str, Any]]) -> dict[str, float]:
+    """How much the gated search's throughput grows when ``len(copies)`` jobs share the GPU: the copies'
+    steady-state img/s summed over the single job's, per network the copies ran."""
+    gains = {}
+    for key in {k for c in copies for k, st in c["stages"].items() if k.endswith("_search") and st.get("img_per_s")}:
+        alone = record["stages"].get(key, {}).get("img_per_s")
+        if alone:
+            gains[key.removesuffix("_search")] = sum(c["stages"][key]["img_per_s"] for c in copies) / alone
+    return gains
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--throughput", required=True, help="a train_precision --gated record (JSON)")
+    ap.add_argument("--throughput", required=True,
+                    help="a train_precision --gated record (CPU) or a gpu_check --plans extended record (GPU)")
+    ap.add_argument("--concurrent", nargs="*", default=[],
+                    help="gpu_check records of copies run at once on the same GPU (their shared throughput)")
     ap.add_argument("--config", default="config/config.yaml")
     ap.add_argument("--scale", default="extended")
     ap.add_argument("--n-train", type=int, default=None,
@@ -120,13 +186,30 @@ def main(argv: list[str] | None = None) -> None:
     total = sum(r["core_hours"] for r in rows)
     lines.append(f"| all | | {sum(r['plain'] for r in rows) / 1e6:.2f} | {sum(r['gated'] for r in rows) / 1e6:.2f} "
                  f"| {total:.1f} |")
-    lines.append(f"\nEstimated wall time at 1 thread per job, jobs packing the cores: **{total / 2:.0f} h on 2 cores, "
-                 f"{total / 8:.0f} h on 8** (scale {args.scale}; throughput record {args.throughput}).")
+    summary: dict[str, Any] = {}
+    if record_kind(record) == "gpu_check":
+        gains = shared_gpu_gain(record, [json.loads(Path(c).read_text()) for c in args.concurrent])
+        summary = {"gpu_hours_one_job_at_a_time": total, "shared_gpu_gain": gains, "copies": len(args.concurrent)}
+        lines.append(f"\nEstimated GPU time, one job at a time, training and search steps only: **{total:.1f} h** "
+                     f"(scale {args.scale}; throughput record {args.throughput}; the last column is GPU-hours). "
+                     "Not counted: each job's start, CUDA initialisation, data loading, evaluation, latency "
+                     "tables, distillation, pruning steps and benchmarks.")
+        if gains:
+            gain = min(gains.values())
+            summary["gpu_hours_shared"] = total / gain
+            lines.append(f"With {len(args.concurrent)} jobs sharing the GPU the gated search's throughput grew "
+                         + ", ".join(f"{g:.2f}x ({k})" for k, g in sorted(gains.items()))
+                         + f": at the smaller gain, **{total / gain:.1f} h**.")
+    else:
+        summary = {"hours_2_cores": total / 2, "hours_8_cores": total / 8}
+        lines.append(f"\nEstimated wall time at 1 thread per job, jobs packing the cores: **{total / 2:.0f} h on 2 "
+                     f"cores, {total / 8:.0f} h on 8** (scale {args.scale}; throughput record {args.throughput}).")
     out = Path(args.out)
+    stem = f"scale_estimate_{args.scale}" + ("_gpu" if record_kind(record) == "gpu_check" else "")
     atomic_write_json({"benchmark": "scale_estimate", "scale": args.scale, "throughput": args.throughput,
-                       "rows": rows, "core_hours": total, "environment": record.get("environment")},
-                      out / f"scale_estimate_{args.scale}.json")
-    atomic_write_text("\n".join(lines) + "\n", out / f"scale_estimate_{args.scale}.md")
+                       "rows": rows, "core_hours": total, **summary, "environment": record.get("environment")},
+                      out / f"{stem}.json")
+    atomic_write_text("\n".join(lines) + "\n", out / f"{stem}.md")
     print("\n".join(lines))
 
 

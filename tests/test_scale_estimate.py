@@ -59,3 +59,31 @@ def test_torch_pruning_counts_each_match_at_its_own_seeds():
     per_match = {**exp, "peers": {**exp["peers"], "prune_seeds": {"latency": None, "params": 1, "macs": 1}}}
     per_match = est.image_counts(per_match, 55_000)["torch_pruning"]["plain"]
     assert per_match * 9 == est.image_counts(every_seed, 55_000)["torch_pruning"]["plain"] * 5
+
+
+def _gpu_record(search_img_per_s):
+    """A gpu_check --plans extended record, as the script writes it, for the WRN stand-in."""
+    plan = {"model": "wide_resnet", "model_kwargs": {"depth": 28, "widen_factor": 2, "in_chans": 1, "input_size": 28}}
+    return {"script": "benchmarks/gpu_check.py", "plans": {"wrn": plan},
+            "stages": {"wrn_train": {"img_per_s": 7000.0}, "wrn_search": {"img_per_s": search_img_per_s}}}
+
+
+def test_a_gpu_check_record_gives_the_steady_state_search_and_the_shared_gain():
+    exp = _extended("cifar_wrn")
+    assert est.throughput_for(exp, _gpu_record(4000.0)) == {"plain": 7000.0, "gated": 4000.0}
+    # one epoch only (no steady state): refused, not divided by the warm-up rate
+    with pytest.raises(SystemExit, match="steady-state"):
+        est.throughput_for(exp, _gpu_record(None))
+    with pytest.raises(SystemExit, match="no row"):
+        est.throughput_for(_extended("imagenet_resnet"), _gpu_record(4000.0))
+    copies = [_gpu_record(3000.0), _gpu_record(3400.0)]
+    assert est.shared_gpu_gain(_gpu_record(4000.0), copies) == {"wrn": pytest.approx(1.6)}
+
+
+def test_extended_grid_peers_run_the_whole_grid():
+    """The protocols' one-lambda peers.lams is the default's; extended compares on DARC's whole grid."""
+    exp = _extended("cifar_wrn")
+    assert exp["peers"]["lams"] is None
+    counts = est.image_counts(exp, 55_000)
+    grid_peers = next(v for k, v in counts.items() if k.startswith("grid peers"))
+    assert grid_peers["gated"] == 4 * len(exp["search"]["lams"]) * 2 * 859 * 64
