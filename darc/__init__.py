@@ -4,19 +4,37 @@ The public API: gate any ``nn.Module``'s slots, cost the candidates, search with
 penalty, materialise into a plain network, and rebuild it from its architecture file.
 """
 
-from darc.alternatives import ALTERNATIVES, list_alternatives, register_alternative
-from darc.costs import COST_MODELS, CostContext, architecture_cost, assign_costs
-from darc.gates import DEFAULT_CANDIDATES, GatedSlot, IncompatibleAlternativeError, gate_model, gated_slots
-from darc.materialize import ArchitectureError, build, load_materialized, materialize, save_materialized
-from darc.penalty import ProximalGateStep, gate_penalty, search_param_groups, soft_threshold_
-from darc.slots import SlotSpec, describe_slots
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the submodule that defines it; imported on first use (PEP 562), so ``import darc.io`` or
+#: ``darc.reporting`` (the workflow's table and figure jobs) does not pay for torch
+_EXPORTS = {
+    "ALTERNATIVES": "alternatives", "list_alternatives": "alternatives", "register_alternative": "alternatives",
+    "COST_MODELS": "costs", "CostContext": "costs", "architecture_cost": "costs", "assign_costs": "costs",
+    "DEFAULT_CANDIDATES": "gates", "GatedSlot": "gates", "IncompatibleAlternativeError": "gates",
+    "gate_model": "gates", "gated_slots": "gates",
+    "ArchitectureError": "materialize", "build": "materialize", "load_materialized": "materialize",
+    "materialize": "materialize", "save_materialized": "materialize",
+    "ProximalGateStep": "penalty", "gate_penalty": "penalty", "search_param_groups": "penalty",
+    "soft_threshold_": "penalty",
+    "SlotSpec": "slots", "describe_slots": "slots",
+}
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ALTERNATIVES", "COST_MODELS", "DEFAULT_CANDIDATES", "ArchitectureError", "CostContext", "GatedSlot",
-    "IncompatibleAlternativeError", "ProximalGateStep", "SlotSpec", "architecture_cost", "assign_costs",
-    "build", "describe_slots", "gate_model", "gate_penalty", "gated_slots", "list_alternatives",
-    "load_materialized", "materialize", "register_alternative", "save_materialized", "search_param_groups",
-    "soft_threshold_",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'darc' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"darc.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -8,9 +8,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a function needs it: the reporting jobs never do
+    import torch
 
 
 class CheckpointError(RuntimeError):
@@ -54,6 +55,8 @@ def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, fsync it, then rename over it."""
+    import torch
+
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as fh:
@@ -83,6 +86,8 @@ def atomic_write_json(obj: Any, path: str | os.PathLike) -> Path:
 
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(..., weights_only=True)`` with an error that says what to do."""
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}: check the path, or train first")
@@ -124,6 +129,8 @@ def fingerprint(*parts: Any) -> str:
     Training runs store it in their checkpoint, so a run whose inputs changed starts afresh instead of
     resuming a checkpoint made from other inputs.
     """
+    import torch
+
     digest = hashlib.sha1()
 
     def feed(obj: Any) -> None:

@@ -1,6 +1,8 @@
 """Set-up files stay consistent: environment.yml pins what pyproject.toml pins; CI calls the README's test command."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -52,3 +54,25 @@ def test_darc_does_not_import_theory():
     for path in (ROOT / "darc").rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"^\s*(from|import)\s+theory\b", text, re.M), path
+
+
+def test_public_api_names_resolve_lazily():
+    """``darc``'s public names load their submodule on first use; every name in ``__all__`` resolves."""
+    import darc
+
+    for name in darc.__all__:
+        assert getattr(darc, name) is not None, name
+    assert set(darc.__all__) <= set(dir(darc))
+    try:
+        darc.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("an unknown name must raise AttributeError")
+
+
+def test_reporting_and_io_import_without_torch():
+    """The workflow's table and figure jobs (darc.reporting, darc.io, darc.config) start without torch."""
+    code = "import sys, darc.reporting, darc.io, darc.config; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
