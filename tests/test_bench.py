@@ -177,7 +177,15 @@ def test_peak_memory_subprocess_is_larger_for_a_larger_model():
     else:
         small, large = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()), _wide_seq()
         models = {"small": small, "large": large}
+    import glob
+    import tempfile
+
+    def spec_files():
+        return set(glob.glob(tempfile.gettempdir() + "/darc-mem-specs-*.pkl"))
+
+    before = spec_files()
     res = peak_inference_memory_many(models, SHAPE, 1, "cpu", timeout=300)
+    assert spec_files() == before  # the specs' file the children read is removed afterwards
     assert list(res) == ["small", "large"]
     for r in res.values():
         assert r.peak_bytes > 0 and r.baseline_bytes > 0 and r.net_bytes == r.peak_bytes - r.baseline_bytes
