@@ -7,6 +7,8 @@ penalty, materialise into a plain network, and rebuild it from its architecture 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 #: public name -> the submodule that defines it; imported on first use (PEP 562), so ``import darc.io`` or
@@ -38,3 +40,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``darc.materialize`` the function (as the eager imports did) when the import system binds the
+    submodule of the same name on the package."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -76,3 +76,10 @@ def test_reporting_and_io_import_without_torch():
     code = "import sys, darc.reporting, darc.io, darc.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_materialize_stays_the_function_after_its_submodule_is_imported():
+    """``darc.materialize`` names both a submodule and the public function; the function must win."""
+    code = "import darc.materialize, darc; from darc import materialize; print(callable(materialize))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "True"
