@@ -329,14 +329,23 @@ def compare_to_base(
 
 def peak_memory_columns(
     base: nn.Module, compressed: dict[str, nn.Module], input_shape: tuple[int, ...], batch_sizes: list[int],
-    threads: int, device: str = "cpu",
+    threads: int, device: str = "cpu", *, resident: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """Per compressed model: measured peak inference memory and its reduction against the base, per
-    batch size (one probe per model and batch size; the base is measured once)."""
-    from darc.bench.memory import peak_inference_memory_many
+    """Per compressed model and batch size: peak tensor memory (exact, in-process: weights + the inference's
+    peak allocations) and, with ``resident``, measured peak resident memory (spawned children), each with its
+    reduction against the base (measured once)."""
+    from darc.bench.memory import peak_inference_memory_many, peak_tensor_memory
 
     cols: dict[str, dict[str, Any]] = {k: {} for k in compressed}
     for b in batch_sizes:
+        tensor = {key: peak_tensor_memory(m, input_shape, b, device, threads=threads).net_bytes
+                  for key, m in {"__base__": base, **compressed}.items()}
+        for key in compressed:
+            cols[key][f"peak_tensor_b{b}_bytes"] = tensor[key]
+            cols[key][f"base_peak_tensor_b{b}_bytes"] = tensor["__base__"]
+            cols[key][f"peak_tensor_reduction_b{b}"] = tensor["__base__"] / max(tensor[key], 1)
+        if not resident:
+            continue
         mem = peak_inference_memory_many({"__base__": base, **compressed}, input_shape, b, device, threads=threads)
         for key in compressed:
             cols[key][f"peak_mem_b{b}_bytes"] = mem[key].net_bytes
@@ -383,8 +392,8 @@ def bench(
         timed_as.setdefault(sig, key)
     first = {key: timed_as[sig] for key, sig in signature.items()}
     distinct = {k: runs[k][1] for k in dict.fromkeys(first.values())}
-    memory = peak_memory_columns(base, distinct, shape, batch_sizes, threads,
-                                 device=device) if b.get("peak_memory", True) else {k: {} for k in distinct}
+    memory = peak_memory_columns(base, distinct, shape, batch_sizes, threads, device=device,
+                                 resident=bool(b.get("peak_memory", True)))
     measured: dict[str, dict[str, Any]] = {}
     prov = {k: v for k, v in _record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []

@@ -193,7 +193,7 @@ def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *
     its ``peers`` column."""
     measured = [c for c in runs.columns if (c.startswith("speedup_b") and not c.endswith("_iqr"))
                 or c in ("param_reduction", "macs_ratio", "kept_slots", *SLOT_DECISION_COLUMNS)
-                or c.startswith("peak_mem_reduction_b")]
+                or c.startswith(("peak_tensor_reduction_b", "peak_mem_reduction_b"))]
     speed_col = f"speedup_b{batch}"
     groups: list[tuple[str, str, float | None, pd.DataFrame, pd.DataFrame | None]] = [
         ("base", "", None, runs[runs.role == "base"], None),
@@ -278,8 +278,11 @@ def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[
                   f"torch {first['torch']}, commit `{first['git_commit']}`", ""]
         speed = sorted((c[:-5] for c in points.columns if c.startswith("speedup_b") and c.endswith("_mean")),
                        key=lambda c: int(c.removeprefix("speedup_b")))
+        memory = sorted((c[:-5] for c in points.columns if c.startswith("peak_tensor_reduction_b")
+                         and c.endswith("_mean")), key=lambda c: int(c.removeprefix("peak_tensor_reduction_b")))
         head = ["method", "lambda", "seeds", "val acc %", "test acc %", "vs reference", "vs base", "vs DARC point",
                 *[f"speed-up b{c.removeprefix('speedup_b')}" for c in speed], "param. bytes",
+                *[f"peak tensor mem. b{c.removeprefix('peak_tensor_reduction_b')}" for c in memory],
                 "slots kept / replaced / mixed / dropped"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, row in points.iterrows():
@@ -295,6 +298,7 @@ def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[
                      _pm(row["test_acc_mean"], row["test_acc_std"], 100),
                      *changes, *[_pm(row.get(f"{c}_mean"), row.get(f"{c}_std")) + "x" for c in speed],
                      _pm(row.get("param_reduction_mean"), None) + "x",
+                     *[_pm(row.get(f"{c}_mean"), None) + "x" for c in memory],
                      " / ".join(_pm(row.get(f"{c}_mean"), None, digits=1) for c in SLOT_DECISION_COLUMNS)]
             lines.append("| " + " | ".join(cells) + " |")
         skipped = points[points["peers"].notna()] if "peers" in points.columns else points.iloc[0:0]
@@ -303,7 +307,7 @@ def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[
                          "architecture retrained; `peers.at_unchanged_points: true` runs them).")
         grid = runs[(runs.role == "darc") & (runs["seed"] == runs["seed"].min())].sort_values("lam")
         cols = ["lam", "point", "val_acc", "test_acc", "acc_change_vs_reference", "arch_cost",
-                *SLOT_DECISION_COLUMNS, "replaced_by", *speed, "param_reduction", "macs_ratio"]
+                *SLOT_DECISION_COLUMNS, "replaced_by", *speed, "param_reduction", *memory, "macs_ratio"]
         cols = [c for c in cols if c in grid.columns]
         lines += ["", f"Lambda grid, seed {int(grid['seed'].min()) if len(grid) else '-'}:", "",
                   "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

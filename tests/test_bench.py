@@ -30,6 +30,7 @@ from darc.bench.memory import (
     param_bytes,
     peak_inference_memory,
     peak_inference_memory_many,
+    peak_tensor_memory,
     state_dict_bytes,
     tensor_bytes,
 )
@@ -196,6 +197,29 @@ def test_peak_memory_subprocess_is_larger_for_a_larger_model():
     assert res["large"].net_bytes > res["small"].net_bytes + extra_weights // 2
 
 
+def test_peak_tensor_memory_counts_weights_and_live_activations_exactly():
+    """Linear(10, 20) + ReLU at batch 4: 880 weight bytes; the linear's output (320 bytes) is alive while the
+    ReLU writes its own (320): 640 at the peak. Exact, and the same on a second call."""
+    net = nn.Sequential(nn.Linear(10, 20), nn.ReLU()).train()
+    threads = torch.get_num_threads()
+    first = peak_tensor_memory(net, (10,), 4, threads=1)
+    assert first.baseline_bytes == param_bytes(net) == 880
+    assert first.extra["activation_peak_bytes"] == 640 and first.net_bytes == first.peak_bytes == 880 + 640
+    assert peak_tensor_memory(net, (10,), 4, threads=1).net_bytes == first.net_bytes
+    assert net.training and torch.get_num_threads() == threads  # the model's mode and the threads are restored
+    assert "profiler" in first.method and set(ENV_KEYS) <= set(first.to_record())
+
+
+def test_peak_tensor_memory_grows_with_batch_and_width_and_repeats():
+    narrow, wide = TinyNet(width=4), TinyNet(width=16)
+    at = {(name, b): peak_tensor_memory(m, SHAPE, b).net_bytes
+          for name, m in (("narrow", narrow), ("wide", wide)) for b in (1, 8)}
+    out = 4 * 28 * 28 * 4  # bytes of the narrow conv's output at batch 1: a lower bound of what it adds
+    assert at["narrow", 1] >= param_bytes(narrow) + out
+    assert at["narrow", 8] > at["narrow", 1] and at["wide", 1] > at["narrow", 1] and at["wide", 8] > at["wide", 1]
+    assert peak_tensor_memory(wide, SHAPE, 8).net_bytes == at["wide", 8]
+
+
 @pytest.mark.skipif(not _has_models(), reason="darc.models is not written yet")
 def test_benchmark_a_registry_model_with_dropped_branch():
     from darc.models import create_model
@@ -277,7 +301,7 @@ def test_benchmark_model_records_files_and_table(tmp_path):
     metrics = {(r["metric"], r["backend"], r["batch_size"]) for r in records}
     for bs in (1, 8):
         assert ("latency", "eager", bs) in metrics and ("macs", None, bs) in metrics
-        assert ("latency", "onnxruntime", bs) in metrics
+        assert ("latency", "onnxruntime", bs) in metrics and ("peak_tensor_memory", None, bs) in metrics
     assert ("param_bytes", None, None) in metrics and ("state_dict_bytes", None, None) in metrics
     lat = [r for r in records if r["metric"] == "latency" and r["backend"] == "eager"]
     assert all(r["value"] == r["median_s"] > 0 and r["unit"] == "s" for r in lat)
@@ -360,6 +384,8 @@ def test_cuda_latency_and_peak_memory():
     wide = peak_inference_memory(WideNet(), SHAPE, 1, "cuda")
     tiny = peak_inference_memory(functools.partial(TinyNet), SHAPE, 1, "cuda")
     assert wide.net_bytes >= param_bytes(WideNet()) > tiny.net_bytes > 0
+    exact = peak_tensor_memory(WideNet(), SHAPE, 1, "cuda")
+    assert exact.net_bytes >= param_bytes(WideNet()) and "cuda" in exact.method
     assert "cuda" in wide.to_record()["device"]
 
 

@@ -78,7 +78,7 @@ def test_bench_times_and_measures_memory_on_the_experiment_device(monkeypatch, t
         calls["latency"].append(device)
         return {"speedup_b1": 1.0}
 
-    def memory(base, compressed, shape, batch_sizes, threads, device="cpu"):
+    def memory(base, compressed, shape, batch_sizes, threads, device="cpu", *, resident=True):
         calls["memory"].append(device)
         return {k: {} for k in compressed}
 
@@ -102,7 +102,7 @@ def test_bench_measures_each_architecture_once_and_every_run_with_it_carries_tha
         timed.append(compressed)
         return {"speedup_b1": float(len(timed))}
 
-    def memory(base, compressed, shape, batch_sizes, threads, device="cpu"):
+    def memory(base, compressed, shape, batch_sizes, threads, device="cpu", *, resident=True):
         probed.extend(compressed)
         return {k: {"peak_mem_reduction_b1": 1.0} for k in compressed}
 
@@ -142,10 +142,17 @@ def test_bench_helpers_pass_the_device_to_the_measurements(monkeypatch):
                                 channels_last=False) for k in models}
 
     monkeypatch.setattr(darc.bench.latency, "compare_latency", compare_latency)
+    def peak_tensor(model, shape, batch, device, *, threads):
+        seen.append(("tensor memory", device))
+        return MemoryResult(net_bytes=10, peak_bytes=10, baseline_bytes=5, method="fake", device=str(device),
+                            batch_size=batch, input_shape=shape, threads=threads, dtype="float32")
+
     monkeypatch.setattr(darc.bench.memory, "peak_inference_memory_many", peak_many)
+    monkeypatch.setattr(darc.bench.memory, "peak_tensor_memory", peak_tensor)
     net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     row = E.compare_to_base(net, net, (1, 2, 2), batch_sizes=[1, 8], threads=1, pairs=2, min_block_time=0.01,
                             device="cuda")
     E.peak_memory_columns(net, {"a": net}, (1, 2, 2), [1], 1, device="cuda")
-    assert seen == [("latency", "cuda"), ("latency", "cuda"), ("memory", "cuda")]
+    assert seen == [("latency", "cuda"), ("latency", "cuda"), ("tensor memory", "cuda"), ("tensor memory", "cuda"),
+                    ("memory", "cuda")]
     assert row["speedup_b8"] == 1.5

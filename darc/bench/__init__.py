@@ -17,8 +17,8 @@ from typing import Any
 _EXPORTS = {
     "env": ("ENV_KEYS", "bench_environment", "torch_threads"),
     "latency": ("ABResult", "LatencyResult", "compare_latency", "measure_latency", "measure_module_latency"),
-    "memory": ("MemoryResult", "ModelSpec", "param_bytes", "peak_inference_memory", "state_dict_bytes",
-               "tensor_bytes"),
+    "memory": ("MemoryResult", "ModelSpec", "param_bytes", "peak_inference_memory", "peak_tensor_memory",
+               "state_dict_bytes", "tensor_bytes"),
     "macs": ("count_macs", "macs_by_module"),
     "backends": ("BACKENDS", "run_backend"),
     "report": ("benchmark_model", "format_table", "read_records", "write_records"),

@@ -5,7 +5,10 @@
 * :func:`param_bytes` - the exact sum of ``numel * element_size`` over parameters and buffers
   (each counted once even if shared); :func:`tensor_bytes` gives the two parts separately.
 * :func:`state_dict_bytes` - the size of ``torch.save(model.state_dict())`` (what a checkpoint costs).
-* :func:`peak_inference_memory` - measured peak memory while running one inference.
+* :func:`peak_inference_memory` - measured peak memory while running one inference (resident memory on CPU).
+* :func:`peak_tensor_memory` - the peak of PyTorch's own tensor allocations during one inference, counted
+  exactly (weights + buffers + live activations and workspaces): deterministic, the CPU twin of CUDA's
+  ``max_memory_allocated``.
 
 Peak inference memory, method
 -----------------------------
@@ -32,6 +35,17 @@ is excluded by the reset. Where the counter cannot be reset (non-Linux), the pea
 ``getrusage(RUSAGE_SELF).ru_maxrss`` over the child's whole life (then including loading transients);
 the method used is recorded in ``MemoryResult.method``. RSS is page-granular and allocators keep freed
 memory, so expect noise of a few MiB: compare models whose difference is well above that.
+
+Peak tensor memory, method
+--------------------------
+CPU: in-process, with one warm-up inference first (backends cache primitives on first use), then one
+inference under ``torch.profiler`` with ``profile_memory=True``: every allocation and release of PyTorch's
+CPU allocator (op outputs and the temporary tensors ops make) is an event; memory a library allocates on its
+own is not; the running sum of their sizes, in time order, has a maximum, the peak the
+inference adds. ``net_bytes = parameter + buffer bytes + that peak``: what the network holds while it runs,
+without the process's libraries, the Python heap or the allocator's pages. Threads are fixed and the order
+of allocations does not depend on timing, so the count repeats to the byte (tested), where RSS moves by MBs;
+the RSS probe above stays the system's view. CUDA: the same quantity as :func:`peak_inference_memory`.
 
 A plain ``nn.Module`` is passed to the children without pickling its weights: its skeleton is copied
 with every saved tensor on the ``meta`` device (no storage) and the weights go to a temporary state-dict
@@ -438,6 +452,97 @@ def peak_inference_memory_many(
             **common,
         )
     return results
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (the profiler's native start/stop lines) for the block; Python errors raised
+    in it still propagate as exceptions."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 to redirect
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            sys.stderr.flush()
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _allocation_peak_cpu(model: nn.Module, x: torch.Tensor) -> int:
+    """Peak of the running sum of CPU allocator events (bytes) during one inference of ``model`` on ``x``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode():
+        model(x)  # warm-up: primitive caches are built outside the count
+        gc.collect()
+        with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            y = model(x)
+            del y
+    events = sorted((e.start_ns(), i, e.nbytes()) for i, e in enumerate(prof.profiler.kineto_results.events())
+                    if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU)
+    running = peak = 0
+    for _, _, nbytes in events:
+        running += nbytes
+        peak = max(peak, running)
+    return peak
+
+
+def peak_tensor_memory(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    batch_size: int = 1,
+    device: str | torch.device = "cpu",
+    *,
+    threads: int | None = 1,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+) -> MemoryResult:
+    """Exact peak of the tensor memory one inference holds (method: see the module docstring).
+
+    ``net_bytes`` = parameter + buffer bytes + the peak of the allocations the inference makes; ``peak_bytes``
+    the same; ``baseline_bytes`` the parameter + buffer bytes. In-process; ``model`` is not modified (a copy
+    is converted when ``dtype`` or ``channels_last`` ask for it).
+    """
+    dev = resolve_device(device)
+    shape = tuple(int(s) for s in input_shape)
+    n_threads = resolve_threads(threads)
+    common = dict(device=str(dev), batch_size=batch_size, input_shape=shape, threads=n_threads,
+                  dtype=dtype_name(dtype), channels_last=channels_last)
+    if dev.type == "cuda":
+        net, peak, base = _peak_cuda(model, shape, batch_size, dev, dtype, channels_last)
+        return MemoryResult(net_bytes=int(net), peak_bytes=int(peak), baseline_bytes=int(base),
+                            method="torch.cuda.max_memory_allocated after reset_peak_memory_stats, minus allocated "
+                                   "before", **common)
+    if dev.type != "cpu":
+        raise ValueError(f"peak_tensor_memory supports cpu and cuda, got {dev}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        m = model
+        if dtype != torch.float32 or channels_last or any(t.device.type != "cpu" for t in model.parameters()):
+            m = copy.deepcopy(model).to(device=dev, dtype=dtype)
+            if channels_last:
+                m = m.to(memory_format=torch.channels_last)
+        was_training = m.training
+        m.eval()
+        try:
+            x = make_input(shape, batch_size, dev, dtype, channels_last)
+            held = tensor_bytes(m)["total_bytes"]
+            added = _allocation_peak_cpu(m, x)
+        finally:
+            m.train(was_training)
+    finally:
+        torch.set_num_threads(previous)
+    return MemoryResult(net_bytes=held + added, peak_bytes=held + added, baseline_bytes=held,
+                        method="tensor allocator peak (torch.profiler memory events) + parameter and buffer bytes",
+                        extra={"activation_peak_bytes": added}, **common)
 
 
 def peak_inference_memory(

@@ -8,7 +8,8 @@ metrics (parameter counts and bytes) have ``batch_size = None``.
 
 Metrics: ``num_parameters``, ``parameter_bytes``, ``buffer_bytes``, ``param_bytes`` (their sum),
 ``state_dict_bytes``, ``macs`` (per batch size), ``latency`` (per backend and batch size, value = median
-seconds), ``peak_memory`` (per batch size, value = net bytes; only with ``peak_memory=True``).
+seconds), ``peak_tensor_memory`` (per batch size, value = net bytes: weights + peak tensor allocations, exact),
+``peak_memory`` (per batch size, value = net resident bytes; only with ``peak_memory=True``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from darc.bench.backends import run_backend
 from darc.bench.env import bench_environment
 from darc.bench.latency import shape_str
 from darc.bench.macs import count_macs
-from darc.bench.memory import ModelSpec, peak_inference_memory, state_dict_bytes, tensor_bytes
+from darc.bench.memory import (
+    ModelSpec,
+    peak_inference_memory,
+    peak_tensor_memory,
+    state_dict_bytes,
+    tensor_bytes,
+)
 from darc.io import atomic_write_json, atomic_write_text
 
 LEAD_COLUMNS = (
@@ -68,8 +75,9 @@ def benchmark_model(
     Eager latency is always measured; ``backends`` adds optional ones (``"compile"``, ``"onnxruntime"``),
     each reported separately and skipped with a reason where unavailable. ``backend_options`` maps a
     backend name to extra keyword arguments (e.g. ``{"compile": {"compile_backend": "eager"}}``).
-    ``peak_memory=True`` runs :func:`darc.bench.memory.peak_inference_memory` per batch size (child
-    processes on CPU), from ``memory_spec`` if given, else from ``model`` itself.
+    :func:`darc.bench.memory.peak_tensor_memory` runs per batch size (in-process, exact);
+    ``peak_memory=True`` adds :func:`darc.bench.memory.peak_inference_memory` per batch size (child
+    processes on CPU, resident memory), from ``memory_spec`` if given, else from ``model`` itself.
     """
     name = model_name or type(model).__name__
     shape = tuple(int(s) for s in input_shape)
@@ -101,6 +109,10 @@ def benchmark_model(
                               **options.get(backend, {}))
             value = rec.get("median_s") if rec.get("status") == "ok" else None
             records.append(_record({**base, **rec}, metric="latency", value=value, unit="s"))
+        tensor_peak = peak_tensor_memory(model, shape, bs, device, threads=threads, dtype=dtype,
+                                         channels_last=channels_last)
+        records.append(_record({**base, **tensor_peak.to_record()}, metric="peak_tensor_memory",
+                               value=tensor_peak.net_bytes, unit="bytes"))
         if peak_memory:
             mem = peak_inference_memory(memory_spec if memory_spec is not None else model, shape, bs,
                                         device, threads=threads, dtype=dtype, channels_last=channels_last)
