@@ -395,6 +395,16 @@ def _peak_cuda(model: nn.Module, input_shape: tuple[int, ...], batch_size: int, 
 ModelLike = nn.Module | ModelSpec | Callable[[], nn.Module] | tuple[str, dict]
 
 
+def _probe_setup(device: str | torch.device, input_shape: Sequence[int], batch_size: int, threads: int | None,
+                 dtype: torch.dtype, channels_last: bool) -> tuple[torch.device, tuple[int, ...], int, dict[str, Any]]:
+    """(device, shape, threads, the :class:`MemoryResult` fields every probe of these settings shares)."""
+    dev = resolve_device(device)
+    shape = tuple(int(s) for s in input_shape)
+    n_threads = resolve_threads(threads)
+    return dev, shape, n_threads, dict(device=str(dev), batch_size=batch_size, input_shape=shape, threads=n_threads,
+                                       dtype=dtype_name(dtype), channels_last=channels_last)
+
+
 def peak_inference_memory_many(
     models: Mapping[str, ModelLike],
     input_shape: Sequence[int],
@@ -413,23 +423,17 @@ def peak_inference_memory_many(
     (default: the number of CPUs; lower it when the models are large). Every child unpickles every
     spec, so all import the same modules and the shared baseline is fair.
     """
-    dev = resolve_device(device)
-    shape = tuple(int(s) for s in input_shape)
-    n_threads = resolve_threads(threads)
-    common = dict(device=str(dev), batch_size=batch_size, input_shape=shape, threads=n_threads,
-                  dtype=dtype_name(dtype), channels_last=channels_last)
+    dev, shape, n_threads, common = _probe_setup(device, input_shape, batch_size, threads, dtype, channels_last)
     results: dict[str, MemoryResult] = {}
-    if dev.type == "cuda":
-        method = "torch.cuda.max_memory_allocated after reset_peak_memory_stats, minus allocated before"
+    if dev.type == "cuda":  # the caching allocator counts in-process: the same quantity as peak_tensor_memory
         for name, m in models.items():
             if isinstance(m, nn.Module):
                 model = m
             else:
                 with tempfile.TemporaryDirectory() as tmp:
                     model = _as_spec(m, tmp).build()
-            net, peak, base = _peak_cuda(model, shape, batch_size, dev, dtype, channels_last)
-            results[name] = MemoryResult(net_bytes=int(net), peak_bytes=int(peak), baseline_bytes=int(base),
-                                         method=method, **common)
+            results[name] = peak_tensor_memory(model, shape, batch_size, dev, threads=threads, dtype=dtype,
+                                               channels_last=channels_last)
         return results
     if dev.type != "cpu":
         raise ValueError(f"peak_inference_memory supports cpu and cuda, got {dev}")
@@ -510,11 +514,7 @@ def peak_tensor_memory(
     the same; ``baseline_bytes`` the parameter + buffer bytes. In-process; ``model`` is not modified (a copy
     is converted when ``dtype`` or ``channels_last`` ask for it).
     """
-    dev = resolve_device(device)
-    shape = tuple(int(s) for s in input_shape)
-    n_threads = resolve_threads(threads)
-    common = dict(device=str(dev), batch_size=batch_size, input_shape=shape, threads=n_threads,
-                  dtype=dtype_name(dtype), channels_last=channels_last)
+    dev, shape, n_threads, common = _probe_setup(device, input_shape, batch_size, threads, dtype, channels_last)
     if dev.type == "cuda":
         net, peak, base = _peak_cuda(model, shape, batch_size, dev, dtype, channels_last)
         return MemoryResult(net_bytes=int(net), peak_bytes=int(peak), baseline_bytes=int(base),
