@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     run = Path(args.run)
     stages.draw_random_decisions = lambda decisions, allowed, seed, **_: dict(decisions)  # DARC's own deal
     if args.budget == "finetune":
-        stages.darc_images_after_base = stages.darc_finetune_images
+        from darc.recipe import finetune_recipe
+
+        stages.peer_recipe = finetune_recipe  # DARC's fine-tune recipe and images, not its search's too
     for seed in args.seeds:
         exp = load_experiment(run / "experiment.yaml", [f"seed={seed}"])
         res = stages.random_decisions(exp, run / f"seed{args.base_seed}" / "base",

@@ -70,7 +70,8 @@ def cmd_latency_table(args: argparse.Namespace) -> dict:
 def cmd_finetune(args: argparse.Namespace) -> dict:
     from darc.experiment import finetune_search
 
-    return finetune_search(_experiment(args), args.search_dir, args.out, scale=args.scale, progress=args.progress)
+    return finetune_search(_experiment(args), args.search_dir, args.out, scale=args.scale, progress=args.progress,
+                           base_dir=args.base)
 
 
 def _need(args: argparse.Namespace, *names: str) -> list[Any]:
@@ -90,12 +91,12 @@ def cmd_peer(args: argparse.Namespace) -> dict:
         "random": lambda: stages.random_decisions(exp, *_need(args, "base", "search_dir"), args.out,
                                                   progress=args.progress, start=args.start, **kw),
         "scratch": lambda: stages.from_scratch(exp, *_need(args, "search_dir"), args.out, progress=args.progress,
-                                               **kw),
+                                               base_dir=args.base, **kw),
         "bn-sparsity": lambda: stages.bn_sparsity(exp, *_need(args, "base"), args.out, progress=args.progress, **kw),
         "prune": lambda: stages.prune_to_match(exp, *_need(args, "base", "finetune_dir", "match"), args.out,
                                                pruner=args.pruner, **kw),
         "prune-finetune": lambda: stages.prune_finetune(exp, *_need(args, "prune_dir"), args.out,
-                                                        progress=args.progress, **kw),
+                                                        progress=args.progress, base_dir=args.base, **kw),
     }
     return runs[args.method]()
 
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _progress(p)
     p.add_argument("--search-dir", required=True)
+    p.add_argument("--base", help="the trained base the recipe distils from (finetune.distill; default: the "
+                   "base the search started from)")
     p.set_defaults(func=cmd_finetune)
     p = sub.add_parser("peer", help="a peer of one DARC point: random decisions with its counts, its architecture "
                        "from scratch, or Torch-Pruning matched to it (prune, then prune-finetune; for network "
@@ -203,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("method", choices=["random", "scratch", "bn-sparsity", "prune", "prune-finetune"])
     p.add_argument("--search-dir", help="random, scratch: the DARC search run whose decisions / architecture it copies")
     p.add_argument("--base", help="random, bn-sparsity, prune: the base run directory (the network decisions, the "
-                   "sparsity phase or pruning start from; for --pruner bn_scale the bn-sparsity output)")
+                   "sparsity phase or pruning start from; for --pruner bn_scale the bn-sparsity output); "
+                   "scratch, prune-finetune: the trained base the recipe distils from (default: the one "
+                   "DARC's search / the pruning started from)")
     p.add_argument("--finetune-dir", help="prune: the fine-tuned DARC run it is matched to")
     p.add_argument("--match", choices=["latency", "params", "macs"], help="prune: what it is matched on")
     p.add_argument("--pruner", choices=["group_l1", "bn_scale"], default="group_l1",

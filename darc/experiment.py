@@ -23,6 +23,7 @@ from darc.io import atomic_write_json, load_weights, safe_torch_load
 from darc.materialize import load_materialized
 from darc.models import create_model
 from darc.provenance import git_commit, provenance
+from darc.recipe import RECIPE_COLUMNS, darc_search_images, images_per_epoch, recipe_record, reference_recipes
 from darc.registry import Registry
 from darc.search import SearchConfig, finetune, run_search, slot_decisions
 from darc.train import WEIGHTS, TrainConfig, fit
@@ -246,36 +247,75 @@ def search(
     table = cfg.latency_table if cfg.cost_model == "latency" else None
     result = {**_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
               "seed": exp.get("seed", 0), "role": method, "base_seed": _base_seed(base_dir, exp),
-              "val_acc": summary["metrics"].get("val_acc"),
+              "base": str(base_dir), "val_acc": summary["metrics"].get("val_acc"),
               "latency_table_sha256": file_sha256(table) if table and Path(table).exists() else None}
     _write_result(result, Path(out_dir) / RESULT)
     return result
 
 
+def distillation_teacher(exp: dict[str, Any], cfg: TrainConfig, base_dir: str | Path | None) -> nn.Module | None:
+    """The trained base a recipe distils from (``None`` where ``cfg`` does not distil); refuses a missing base
+    before any training starts."""
+    if not cfg.distill.active:
+        return None
+    if base_dir is None:
+        raise ValueError(f"the recipe distils from the trained base (distill.alpha {cfg.distill.alpha}) but no "
+                         "base was given: pass --base (the base run directory), or set finetune.distill.alpha 0")
+    return load_base(exp, base_dir)
+
+
+def _best_on_validation(trials: dict[str, dict[str, Any]]) -> str:
+    """The trial with the highest validation accuracy (the first on a tie; test accuracy is never read)."""
+    scored = {k: v["metrics"].get("val_acc") for k, v in trials.items()}
+    if any(v is None for v in scored.values()):
+        raise ValueError("choosing the reference's recipe needs a validation split (experiment key validation)")
+    return max(scored, key=lambda k: (scored[k], -list(scored).index(k)))
+
+
 def finetune_search(
     exp: dict[str, Any], search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
-    progress: bool = True,
+    progress: bool = True, base_dir: str | Path | None = None,
 ) -> dict:
-    """Fine-tune the network materialised by a search (no penalty)."""
+    """Fine-tune the network materialised by a search (no penalty) with the post-compression recipe
+    (:func:`darc.recipe.finetune_recipe`; ``base_dir``: the trained base it distils from, where it does).
+
+    The equal-budget reference is fine-tuned with every recipe of :func:`darc.recipe.reference_recipes` (in
+    ``out_dir/recipes/<name>``) and reports the one with the best validation accuracy."""
     _begin(exp)
     threads = set_threads(exp)
     data = load_data(exp)
+    n_train = len(data.train)
     mat = Path(search_dir) / "materialized"
-    cfg = TrainConfig.from_dict(exp.get("finetune", exp.get("train", {})))
-    model, res = finetune(mat / "architecture.json", mat / "weights.pt", data, cfg, out_dir,
-                          device=experiment_device(exp), progress=progress)
     search_result = json.loads((Path(search_dir) / RESULT).read_text())
+    role = search_result.get("role", "darc")
+    recipes = reference_recipes(exp, n_train)
+    recipes = recipes if role == "reference" else {"configured": recipes["configured"]}
+    base_dir = base_dir if base_dir is not None else search_result.get("base")
+    trials: dict[str, dict[str, Any]] = {}
+    for name, cfg in recipes.items():
+        where = Path(out_dir) if len(recipes) == 1 else Path(out_dir) / "recipes" / name
+        model, res = finetune(mat / "architecture.json", mat / "weights.pt", data, cfg, where,
+                              device=experiment_device(exp), progress=progress,
+                              teacher=distillation_teacher(exp, cfg, base_dir))
+        trials[name] = {"model": model, "metrics": res["metrics"], "cfg": cfg, "weights": str(where / WEIGHTS)}
+    chosen = _best_on_validation(trials) if len(trials) > 1 else "configured"
+    best = trials[chosen]
+    model, cfg = best["model"], best["cfg"]
+    after_base = darc_search_images(exp, n_train) + cfg.epochs * images_per_epoch(cfg, n_train)
     result = {
         **_record(exp, scale, data, "finetune", threads=threads, lam=search_result["lam"]),
-        "seed": exp.get("seed", 0), "role": search_result.get("role", "darc"),
+        "seed": exp.get("seed", 0), "role": role,
         "base_seed": search_result.get("base_seed", exp.get("seed", 0)),
         "arch_cost": search_result.get("arch_cost"),
-        "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
+        "test_acc": best["metrics"].get("test_acc"), "val_acc": best["metrics"].get("val_acc"),
         "test_acc_before_finetune": search_result["metrics"].get("test_acc"),
         "val_acc_before_finetune": search_result["metrics"].get("val_acc"),
         "num_parameters": sum(p.numel() for p in model.parameters()),
-        "architecture": str(mat / "architecture.json"), "weights": str(Path(out_dir) / WEIGHTS),
+        "architecture": str(mat / "architecture.json"), "weights": best["weights"],
         "kept": search_result["kept"],
+        **recipe_record(cfg, exp, n_train, after_base), "recipe": chosen,
+        "recipe_trials": {k: {"val_acc": v["metrics"].get("val_acc"), "test_acc": v["metrics"].get("test_acc"),
+                              "train_config": v["cfg"].to_dict()} for k, v in trials.items()},
     }
     _write_result(result, Path(out_dir) / RESULT)
     return result
@@ -412,7 +452,7 @@ def bench(
             **{f"slots_{k}": v if res["kept"] else None  # a pruned network has no slots
                for k, v in slot_decisions(res["kept"]).items() if k != "replaced_by"},
             "replaced_by": json.dumps(slot_decisions(res["kept"])["replaced_by"]),
-            **{k: res[k] for k in PEER_COLUMNS if k in res},
+            **{k: res[k] for k in (*PEER_COLUMNS, *RECIPE_COLUMNS, "recipe") if k in res},
         }
         if first[key] not in measured:
             measured[first[key]] = compare_to_base(

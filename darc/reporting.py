@@ -84,7 +84,8 @@ def points_to_reseed(points_json: str | Path, exp: dict[str, Any]) -> list[float
 
 def _result_row(result: dict[str, Any], role: str) -> dict[str, Any]:
     keys = ("seed", "base_seed", "lam", "val_acc", "test_acc", "arch_cost", "num_parameters")
-    return {"role": role, **{k: result.get(k) for k in keys}}
+    return {"role": role, **{k: result.get(k) for k in keys},
+            **{k: v for k, v in result.items() if k.startswith("recipe") and k != "recipe_trials"}}
 
 
 def _point_names(points: dict[str, float | None]) -> dict[float, str]:
@@ -243,7 +244,8 @@ def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *
                 runs.role.isin(MATCHED_PEERS) & (runs["lam"] == lam)].shape[0]:
             row["peers"] = PEERS_SKIPPED
         first = frame.sort_values("seed")
-        for col in ("match_target", "match_measured"):  # the first seed's (each seed has its own target)
+        recipe = [c for c in frame.columns if c.startswith("recipe")]  # darc.recipe.recipe_record: one per method
+        for col in ("match_target", "match_measured", *recipe):  # the first seed's (each seed has its own target)
             if col in frame and not frame.empty:
                 row[col] = first[col].iloc[0]
         if "match_reached" in frame and not frame["match_reached"].dropna().empty:

@@ -375,11 +375,12 @@ def rebuild_from_(gated: nn.Module, start_state: dict[str, torch.Tensor]) -> Non
 def finetune(
     arch_path: str | Path, weights_path: str | Path, data: Any, cfg: TrainConfig, out_dir: str | Path, *,
     base_model: nn.Module | None = None, resume: bool = True, device: str | torch.device | None = None,
-    progress: bool = True,
+    progress: bool = True, teacher: nn.Module | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Fine-tune a materialised network (no penalty, no gates) with :func:`darc.train.fit`."""
+    """Fine-tune a materialised network (no penalty, no gates) with :func:`darc.train.fit` (``teacher``: the
+    network ``cfg.distill`` distils from)."""
     model = load_materialized(arch_path, weights_path, base_model=base_model)
     arch = json.loads(Path(arch_path).read_text())
     result = fit(model, data, cfg, out_dir, resume=resume, device=device, progress=progress,
-                 fingerprint=fingerprint(arch, model))
+                 fingerprint=fingerprint(arch, model), teacher=teacher)
     return model, result

@@ -9,13 +9,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _keys(schema: dict, defs: dict) -> set[str]:
-    """Every property name in a JSON schema, following local $refs."""
+    """Every property name in a JSON schema, following local $refs (each once: a definition may refer to itself)."""
     found: set[str] = set()
+    followed: set[str] = set()
 
     def walk(node):
         if isinstance(node, dict):
             ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            if isinstance(ref, str) and ref.startswith("#/$defs/") and ref not in followed:
+                followed.add(ref)
                 walk(defs[ref.rsplit("/", 1)[1]])
             for name, sub in node.get("properties", {}).items():
                 found.add(name)

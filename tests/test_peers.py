@@ -135,7 +135,9 @@ def test_peer_budgets_count_images_so_capped_epochs_count_for_what_they_saw():
                              "train": {**EXP["search"]["train"], "max_steps_per_epoch": 2}},
            "finetune": {**EXP["finetune"], "epochs": 2, "max_steps_per_epoch": 3}}
     assert stages.darc_images_after_base(exp, 1000) == 2 * 2 * 32 + 2 * 3 * 32  # 320 images
-    assert stages.peer_recipe(exp, 1000).epochs == 4  # 3 x 32 per fine-tune epoch: 320 / 96, rounded up
+    peer = stages.peer_recipe(exp, 1000)  # exactly DARC's 320 images: 10 steps of 32 in one epoch
+    assert (peer.epochs, peer.max_steps_per_epoch) == (1, 10)
+    assert peer.epochs * stages.images_per_epoch(peer, 1000) == stages.darc_images_after_base(exp, 1000)
     assert stages.scratch_recipe(exp, 1000).epochs == 1 + 1  # a base epoch sees 992 images
 
 

@@ -1,11 +1,11 @@
 """The peers' stages as plain functions (the ``darc peer`` CLI and the workflow call them), each writing a
 ``result.json`` that :func:`darc.experiment.load_finetuned` and the bench read like a DARC fine-tune's.
 
-Every peer gets the training DARC got after the base: the random-decision network and the pruned
-networks are fine-tuned for DARC's search plus fine-tune epochs (the fine-tune recipe, :func:`peer_recipe`);
-the from-scratch network is trained with the base recipe for the base's epochs plus those
-(:func:`scratch_recipe`); budgets are counted in training images, so a capped epoch
-(``max_steps_per_epoch``) counts for what it saw. The SSS peer is a search method
+Every peer gets the training DARC got after the base (:mod:`darc.recipe`, the post-compression recipe):
+the random-decision network and the pruned networks are fine-tuned with the fine-tune recipe (distillation
+from the base included) for DARC's search plus fine-tune images (:func:`darc.recipe.peer_recipe`); the
+from-scratch network is trained with the base recipe for the base's images plus those, distilled from the
+base when the fine-tune is (:func:`darc.recipe.scratch_recipe`). The SSS peer is a search method
 (:data:`darc.experiment.SEARCH_METHODS`).
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from darc.experiment import (
     _record,
     _write_result,
     base_model,
+    distillation_teacher,
     experiment_device,
     load_base,
     load_data,
@@ -52,77 +52,29 @@ from darc.peers.pruning import (
     prune_to_target,
     save_pruned,
 )
+from darc.recipe import (  # noqa: F401  (the budget helpers, importable from here as before)
+    base_images,
+    darc_finetune_images,
+    darc_images_after_base,
+    darc_search_images,
+    images_per_epoch,
+    peer_recipe,
+    pruned_finetune_recipe,
+    recipe_record,
+    scratch_recipe,
+    sparsity_recipe,
+)
 from darc.registry import Registry
 from darc.search import _calibration_batch, finetune, kept_labels, load_gated_start, slot_decisions
 from darc.train import WEIGHTS, TrainConfig, fit
 
 
-def _section(exp: dict[str, Any], *path: str) -> TrainConfig:
-    node: Any = exp
-    for key in path:
-        node = node.get(key, {})
-    return TrainConfig.from_dict(node or exp.get("train", {}))
-
-
-def images_per_epoch(cfg: TrainConfig, n_train: int) -> int:
-    """Training images one epoch of ``cfg`` sees on ``n_train`` images (its ``max_steps_per_epoch`` cap)."""
-    steps = max(1, n_train // cfg.batch_size)
-    return min(steps, cfg.max_steps_per_epoch or steps) * cfg.batch_size
-
-
-def darc_search_images(exp: dict[str, Any], n_train: int) -> int:
-    """Training images DARC's search sees (its warm-up included)."""
-    search = _section(exp, "search", "train")
-    epochs = int(exp.get("search", {}).get("warmup_epochs", 0)) + search.epochs
-    return epochs * images_per_epoch(search, n_train)
-
-
-def darc_finetune_images(exp: dict[str, Any], n_train: int) -> int:
-    """Training images DARC's fine-tune sees."""
-    cfg = _section(exp, "finetune")
-    return cfg.epochs * images_per_epoch(cfg, n_train)
-
-
-def darc_images_after_base(exp: dict[str, Any], n_train: int) -> int:
-    """Training images a DARC network sees after the base: search warm-up, search and fine-tune."""
-    return darc_search_images(exp, n_train) + darc_finetune_images(exp, n_train)
-
-
-def _epochs_for(images: int, cfg: TrainConfig, n_train: int) -> int:
-    """Whole epochs of ``cfg`` that see at least ``images`` images (rounded up: the peer never gets less)."""
-    return -(-images // images_per_epoch(cfg, n_train))
-
-
-def peer_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
-    """The recipe a peer derived from the trained base gets: the fine-tune recipe for as many images as
-    DARC's search plus fine-tune saw (equal training budget after the base; whole epochs, rounded up)."""
-    cfg = _section(exp, "finetune")
-    return replace(cfg, epochs=_epochs_for(darc_images_after_base(exp, n_train), cfg, n_train))
-
-
-def sparsity_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
-    """The sparsity phase of the BN-scale (network slimming) peer: the fine-tune recipe for as many images as
-    DARC's search saw (the phase stands where DARC's search does; its pruned network is then fine-tuned for
-    DARC's fine-tune images, so the peer's budget after the base is DARC's)."""
-    cfg = _section(exp, "finetune")
-    return replace(cfg, epochs=_epochs_for(darc_search_images(exp, n_train), cfg, n_train))
-
-
-def pruned_finetune_recipe(exp: dict[str, Any], n_train: int, pruner: str) -> TrainConfig:
-    """What a pruned network is fine-tuned with: :func:`peer_recipe` after plain pruning of the base; after
-    a BN-scale sparsity phase (which used DARC's search images), the fine-tune recipe for DARC's fine-tune
-    images."""
-    if pruner != "bn_scale":
-        return peer_recipe(exp, n_train)
-    cfg = _section(exp, "finetune")
-    return replace(cfg, epochs=_epochs_for(darc_finetune_images(exp, n_train), cfg, n_train))
-
-
-def scratch_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
-    """The recipe of DARC's architecture trained from scratch: the base recipe for the base's epochs plus as
-    many images as DARC's search and fine-tune saw (whole epochs, rounded up)."""
-    cfg = _section(exp, "train")
-    return replace(cfg, epochs=cfg.epochs + _epochs_for(darc_images_after_base(exp, n_train), cfg, n_train))
+def _recipe_columns(recipe: TrainConfig, exp: dict[str, Any], n_train: int, *, after_sparsity: bool = False
+                    ) -> dict[str, Any]:
+    """:func:`darc.recipe.recipe_record` of a peer fine-tuned from the base (after a sparsity phase that took
+    DARC's search images, where ``after_sparsity``)."""
+    images = recipe.epochs * images_per_epoch(recipe, n_train)
+    return recipe_record(recipe, exp, n_train, images + (darc_search_images(exp, n_train) if after_sparsity else 0))
 
 
 def _darc_search(search_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -174,20 +126,22 @@ def random_decisions(
     plain, record = materialize_decisions(gated, drawn)
     record["peer"] = {"method": "random", "darc_search": str(darc_search_dir), "counts": decision_counts(drawn)}
     arch_path, weights_path = save_materialized(plain, record, out / "materialized")
-    model, res = finetune(arch_path, weights_path, data, peer_recipe(exp, len(data.train)), out,
-                          device=experiment_device(exp), progress=progress)
+    recipe = peer_recipe(exp, len(data.train))
+    model, res = finetune(arch_path, weights_path, data, recipe, out, device=experiment_device(exp),
+                          progress=progress, teacher=distillation_teacher(exp, recipe, base_dir))
     result = _peer_result(exp, scale, data, "random", darc, res, model, arch_path, out, threads,
-                          darc_counts=decision_counts(wanted))
+                          darc_counts=decision_counts(wanted), **_recipe_columns(recipe, exp, len(data.train)))
     _write_result(result, out / RESULT)
     return result
 
 
 def from_scratch(
     exp: dict[str, Any], darc_search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
-    progress: bool = True,
+    progress: bool = True, base_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """DARC's materialised architecture re-initialised (seeded by the run's seed) and trained with
-    :func:`scratch_recipe`: is the search worth more than the architecture it found?"""
+    :func:`scratch_recipe`: is the search worth more than the architecture it found? ``base_dir``: the trained
+    base it distils from where the recipe does (default: the one DARC's search started from)."""
     _begin(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
@@ -196,10 +150,14 @@ def from_scratch(
     model = reinitialised(arch, int(exp.get("seed", 0)))
     arch_path = atomic_write_json({**arch, "peer": {"method": "scratch", "darc_search": str(darc_search_dir)}},
                                   out / "architecture.json")
+    recipe = scratch_recipe(exp, len(data.train))
+    teacher = distillation_teacher(exp, recipe, base_dir if base_dir is not None else darc.get("base"))
     t0 = time.perf_counter()
-    res = fit(model, data, scratch_recipe(exp, len(data.train)), out, device=experiment_device(exp), progress=progress)
+    res = fit(model, data, recipe, out, device=experiment_device(exp), progress=progress, teacher=teacher)
     result = _peer_result(exp, scale, data, "scratch", darc, res, model, arch_path, out, threads,
-                          seconds_this_call=time.perf_counter() - t0)
+                          seconds_this_call=time.perf_counter() - t0,
+                          **recipe_record(recipe, exp, len(data.train), recipe.epochs * images_per_epoch(
+                              recipe, len(data.train)) - base_images(exp, len(data.train))))
     _write_result(result, out / RESULT)
     return result
 
@@ -272,7 +230,7 @@ def bn_sparsity(
     scales = torch.cat([m.weight.detach().abs().flatten() for m in model.modules()
                         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine])
     result = {**_record(exp, scale, data, "bn_sparsity", threads=threads), "seed": exp.get("seed", 0),
-              "base_seed": _base_seed(base_dir, exp), "bn_reg": reg,
+              "base_seed": _base_seed(base_dir, exp), "base": str(base_dir), "bn_reg": reg,
               "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
               "bn_scale_below_1e-2": float((scales < 1e-2).float().mean()),
               "seconds_this_call": time.perf_counter() - t0, "weights": str(out / WEIGHTS)}
@@ -321,11 +279,21 @@ def prune_to_match(
     return record
 
 
+def _pruned_from_base(prune: dict[str, Any]) -> str | None:
+    """The trained base a pruned network descends from: the directory it was pruned from, or for BN-scale
+    pruning the base the sparsity phase started from."""
+    start = Path(prune["pruned_from"])
+    record = json.loads((start / RESULT).read_text()) if (start / RESULT).exists() else {}
+    return record.get("base") if record.get("stage") == "bn_sparsity" else str(start)
+
+
 def prune_finetune(
     exp: dict[str, Any], prune_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
-    progress: bool = True,
+    progress: bool = True, base_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune a Torch-Pruning network (:func:`prune_to_match`) with :func:`pruned_finetune_recipe`."""
+    """Fine-tune a Torch-Pruning network (:func:`prune_to_match`) with :func:`pruned_finetune_recipe`
+    (``base_dir``: the trained base it distils from where the recipe does; default: the one it was pruned
+    from)."""
     _begin(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
@@ -334,8 +302,9 @@ def prune_finetune(
     role = f"{PRUNER_ROLES[pruner]}_{prune['match']}"
     data = load_data(exp)
     model = load_pruned_dir(lambda: base_model(exp, data), Path(prune_dir) / "pruned")
-    res = fit(model, data, pruned_finetune_recipe(exp, len(data.train), pruner), out, device=experiment_device(exp),
-              progress=progress)
+    recipe = pruned_finetune_recipe(exp, len(data.train), pruner)
+    teacher = distillation_teacher(exp, recipe, base_dir if base_dir is not None else _pruned_from_base(prune))
+    res = fit(model, data, recipe, out, device=experiment_device(exp), progress=progress, teacher=teacher)
     result = {
         **_record(exp, scale, data, role, threads=threads, lam=prune["lam"]),
         "seed": exp.get("seed", 0), "base_seed": prune.get("base_seed"), "role": role,
@@ -346,6 +315,7 @@ def prune_finetune(
         "pruned": str(Path(prune_dir) / "pruned"), "architecture": None, "weights": str(out / WEIGHTS),
         "kept": {}, "match_target": prune["target"], "match_measured": prune["measured"],
         "match_reached": prune["reached"], "prune_ratio": prune["ratio"],
+        **_recipe_columns(recipe, exp, len(data.train), after_sparsity=pruner == "bn_scale"),
     }
     _write_result(result, out / RESULT)
     return result

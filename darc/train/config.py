@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from darc.train.distill import Distill
+
 
 @dataclass
 class TrainConfig:
@@ -17,7 +19,10 @@ class TrainConfig:
     ``channels_last`` act on any device; on CPU, bfloat16 pays only where the CPU has AVX512-BF16 or AMX
     (:func:`darc.train.trainer.cpu_amp_is_native`; elsewhere a warning says so).
     ``checkpoint_every_steps`` adds mid-epoch checkpoints; ``max_steps_per_epoch`` caps an epoch
-    (smoke runs).
+    (smoke runs). ``distill`` (``{alpha, temperature}``, :class:`darc.train.distill.Distill`) mixes logit
+    distillation from a teacher given to :func:`darc.train.fit` into the loss; ``rewind_base`` is what
+    schedule ``rewind`` replays (the base's recipe and steps per epoch, filled in by
+    :func:`darc.recipe.post_base_recipe`, not written by hand).
     """
 
     epochs: int = 1
@@ -47,9 +52,12 @@ class TrainConfig:
     evaluate: bool = True  # False: no validation / test evaluation at all (a stage whose network is not measured)
     log_every: int = 50
     ddp_find_unused_parameters: bool = False
+    distill: Distill = field(default_factory=Distill)
+    rewind_base: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.milestones = tuple(int(m) for m in self.milestones)
+        self.distill = Distill.from_value(self.distill)
         if self.epochs < 0 or self.batch_size < 1:
             raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {self.epochs}, {self.batch_size}")
         if self.amp_dtype not in ("bfloat16", "float16"):

@@ -16,6 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from darc.data.loaders import prepare_epoch
+from darc.train.distill import Distill, distillation_loss, teacher_logits
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -114,13 +115,16 @@ def train_one_epoch(
     channels_last: bool = False,
     stats: EpochStats | None = None,
     progress: bool = True,
+    teacher: nn.Module | None = None,
+    distill: Distill | None = None,
 ) -> EpochStats:
     """Train ``model`` for one epoch (or what is left of it from ``start_step``).
 
     Per step: forward (under autocast when ``amp_dtype``), loss = ``loss_fn`` (cross-entropy with
-    ``label_smoothing`` by default; mixed targets under mixup) + ``extra_loss(model)``, a finiteness
-    check (:class:`NonFiniteLossError` before any weight changes), backward, ``optimizer.step()``
-    (through ``scaler`` if given), ``step_hook(optimizer)`` when the step was taken,
+    ``label_smoothing`` by default; mixed targets under mixup), mixed with logit distillation from
+    ``teacher`` on the same (mixed) inputs where ``distill`` is on (:mod:`darc.train.distill`),
+    + ``extra_loss(model)``, a finiteness check (:class:`NonFiniteLossError` before any weight changes),
+    backward, ``optimizer.step()`` (through ``scaler`` if given), ``step_hook(optimizer)`` when the step was taken,
     ``scheduler.step()``, then ``on_step(steps_done_in_epoch, stats)``.
 
     The loader is set to ``epoch`` and, when its sampler can (:func:`darc.data.prepare_epoch`),
@@ -131,6 +135,9 @@ def train_one_epoch(
     model.train()
     inner = unwrap(model)
     crit = loss_fn or nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    distill = distill or Distill()
+    if distill.active and teacher is None:
+        raise ValueError("distill.alpha > 0 needs a teacher: pass teacher= (the trained base) or set distill.alpha 0")
     stats = stats if stats is not None else EpochStats()
     skipped = prepare_epoch(loader, epoch, start_step)
     total = len(loader) + (start_step if skipped else 0)
@@ -153,6 +160,8 @@ def train_one_epoch(
                 else:
                     out = model(x)
                     loss = crit(out, y)
+                if distill.active:
+                    loss = distillation_loss(loss, out, teacher_logits(teacher, x), distill)
             penalty = extra_loss(inner) if extra_loss is not None else None
             total_loss = loss if penalty is None else loss + penalty
             loss_val, pen_val = float(loss.detach()), float(penalty.detach()) if penalty is not None else 0.0

@@ -93,6 +93,32 @@ def cosine(cfg: TrainConfig, steps_per_epoch: int) -> Schedule:
     return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(max(step - warm, 0), total) / total))
 
 
+@SCHEDULERS.register("rewind")
+def rewind(cfg: TrainConfig, steps_per_epoch: int) -> Schedule:
+    """Learning-rate rewinding (Renda et al. 2020): replay the last part of the base's schedule.
+
+    ``cfg.rewind_base`` holds the base's recipe (``train``) and its ``steps_per_epoch``
+    (:func:`darc.recipe.post_base_recipe` fills it in). The run's ``R`` steps replay the base's last
+    images: step ``s`` gets the base's learning rate at base step ``T_base - R_base + s * b / b_base``
+    (``b``, ``b_base`` the batch sizes, ``R_base = R * b / b_base``); with equal batch sizes
+    ``lr(s) = base_lr(T_base - R + s)``. The multiplier is relative to ``cfg.lr``, so the optimiser's
+    learning rate is the base's whatever ``cfg.lr`` says; warm-up, if any, scales the first steps as for
+    every schedule.
+    """
+    if not cfg.rewind_base:
+        raise ValueError("schedule 'rewind' replays the base's schedule, which this recipe does not carry "
+                         "(rewind_base): build the fine-tune recipe with darc.recipe.post_base_recipe, or pick "
+                         "another schedule (cosine, step, constant)")
+    base = TrainConfig.from_dict({k: v for k, v in cfg.rewind_base["train"].items() if k != "rewind_base"})
+    base_steps = int(cfg.rewind_base["steps_per_epoch"])
+    base_schedule = lr_lambda(base, base_steps)
+    total_base = base.epochs * base_steps
+    scale = cfg.batch_size / base.batch_size  # base steps per step of this run
+    start = max(total_base - round(cfg.epochs * steps_per_epoch * scale), 0)
+    ratio = base.lr / cfg.lr
+    return lambda step: ratio * base_schedule(min(start + round(step * scale), max(total_base - 1, 0)))
+
+
 def with_warmup(schedule: Schedule, warmup_steps: int) -> Schedule:
     """Scale ``schedule`` linearly from 1/warmup_steps to 1 over the first ``warmup_steps`` steps."""
     if warmup_steps <= 0:

@@ -30,6 +30,7 @@ from darc.provenance import environment
 from darc.train import distributed as D
 from darc.train.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from darc.train.config import TrainConfig
+from darc.train.distill import frozen_teacher
 from darc.train.engine import EpochStats, LossFn, NonFiniteLossError, evaluate, train_one_epoch
 from darc.train.history import LOG_CSV, LOG_JSONL, write_logs
 from darc.train.optim import build_optimizer, build_scheduler
@@ -121,6 +122,7 @@ def fit(
     on_step: Callable[[int, int, EpochStats], None] | None = None,
     progress: bool = True,
     fingerprint: str | None = None,
+    teacher: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` per ``cfg``, checkpointing to ``out_dir``; resume from its checkpoint if any.
 
@@ -147,12 +149,17 @@ def fit(
         fingerprint: what the run is made from (:func:`darc.io.fingerprint` of its inputs), stored in
             the checkpoint; a checkpoint with another fingerprint is not resumed (a warning says so) but
             overwritten, so a rerun after its inputs changed starts afresh.
+        teacher: the network ``cfg.distill`` distils from (required when ``cfg.distill.alpha > 0``): moved
+            to ``device``, frozen and kept in eval mode (:func:`darc.train.distill.frozen_teacher`).
 
     Returns:
         ``{"metrics": last log row, "history": rows, "paths": {name: path}, "resumed_from":
         {"epoch", "step_in_epoch"} or None, "epochs_run": epochs trained by this call}``.
     """
     out_dir = Path(out_dir)
+    if cfg.distill.active and teacher is None:
+        raise ValueError(f"distill.alpha is {cfg.distill.alpha} but fit() got no teacher: pass teacher= (the "
+                         "trained base the network came from) or set distill.alpha to 0")
     info = D.init_distributed()
     device = torch.device(device) if device is not None else D.default_device(info)
     configure_determinism(cfg.deterministic)
@@ -163,6 +170,12 @@ def fit(
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    if teacher is not None and cfg.distill.active:
+        frozen_teacher(teacher).to(device)
+        if channels_last:
+            teacher.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    else:
+        teacher = None  # distillation off: the teacher is never evaluated
 
     train_loader, test_loader, val_loader = _loaders(data, cfg, info)
     prepare_epoch(train_loader, 0, 0)
@@ -249,7 +262,7 @@ def fit(
                 label_smoothing=cfg.label_smoothing, on_step=_on_step, start_step=s0,
                 log_every=cfg.log_every, max_steps=cfg.max_steps_per_epoch, step_hook=step_hook,
                 extra_loss=extra_loss, amp_dtype=amp_dtype, channels_last=channels_last, stats=stats,
-                progress=progress,
+                progress=progress, teacher=teacher, distill=cfg.distill,
             )
         except NonFiniteLossError as exc:
             where = (f"The last good checkpoint {ckpt_path} is untouched: fix the cause and rerun to resume "

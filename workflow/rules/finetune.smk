@@ -1,7 +1,9 @@
 rule finetune:
-    """Fine-tune the materialised network without penalty; under torchrun on the experiment's GPUs where it
-    runs on CUDA."""
+    """Fine-tune the materialised network without penalty, with the post-compression recipe (darc.recipe:
+    distillation from the base where it is on; the reference with each of its recipes, keeping the best on
+    validation); under torchrun on the experiment's GPUs where it runs on CUDA."""
     input:
+        base=base_weights,
         search=f"{RUNS}/{{exp}}/seed{{seed}}/search/{{point}}/result.json",
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
@@ -20,7 +22,8 @@ rule finetune:
         darc=darc_command,
         scale=SCALE,
         search=lambda wc, input: Path(input.search).parent,
+        base=lambda wc, input: Path(input.base).parent,
         out=lambda wc, output: Path(output[0]).parent,
     shell:
         "{params.darc} finetune --config {input.exp} --set seed={wildcards.seed} --scale {params.scale} "
-        "--search-dir {params.search} --out {params.out} --no-progress > {log} 2>&1"
+        "--search-dir {params.search} --base {params.base} --out {params.out} --no-progress > {log} 2>&1"

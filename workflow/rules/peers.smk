@@ -38,8 +38,9 @@ rule peer_random:
 
 rule peer_scratch:
     """DARC's architecture at the point, re-initialised and trained with the base recipe for the base's plus
-    DARC's search and fine-tune epochs."""
+    DARC's search and fine-tune images (distilled from the base where the fine-tune recipe is)."""
     input:
+        base=base_weights,
         search=f"{RUNS}/{{exp}}/seed{{seed}}/search/lam{{lam}}/result.json",
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
@@ -58,10 +59,11 @@ rule peer_scratch:
         darc=darc_command,
         scale=SCALE,
         search=lambda wc, input: Path(input.search).parent,
+        base=lambda wc, input: Path(input.base).parent,
         out=lambda wc, output: Path(output[0]).parent,
     shell:
         "{params.darc} peer scratch --config {input.exp} --set seed={wildcards.seed} --scale {params.scale} "
-        "--search-dir {params.search} --out {params.out} --no-progress > {log} 2>&1"
+        "--search-dir {params.search} --base {params.base} --out {params.out} --no-progress > {log} 2>&1"
 
 
 rule peer_bn_sparsity:
@@ -128,6 +130,7 @@ rule peer_prune_finetune:
     """Fine-tune a Torch-Pruning network: for DARC's search plus fine-tune images (`tp`), or for DARC's
     fine-tune images after the sparsity phase took its search images (`tpbn`)."""
     input:
+        base=base_weights,
         prune=f"{RUNS}/{{exp}}/seed{{seed}}/{{family}}/{{match}}-lam{{lam}}/prune.json",
         exp=f"{RUNS}/{{exp}}/experiment.yaml",
     output:
@@ -145,7 +148,8 @@ rule peer_prune_finetune:
         darc=darc_command,
         scale=SCALE,
         prune=lambda wc, input: Path(input.prune).parent,
+        base=lambda wc, input: Path(input.base).parent,
         out=lambda wc, output: Path(output[0]).parent,
     shell:
         "{params.darc} peer prune-finetune --config {input.exp} --set seed={wildcards.seed} "
-        "--scale {params.scale} --prune-dir {params.prune} --out {params.out} --no-progress > {log} 2>&1"
+        "--scale {params.scale} --prune-dir {params.prune} --base {params.base} --out {params.out} --no-progress > {log} 2>&1"
