@@ -12,7 +12,7 @@ import pandas as pd
 from darc.config import GRID_SEARCH_PEERS
 from darc.io import atomic_write_json, atomic_write_text
 from darc.paper import PAPER_CLAIMS
-from darc.selection import DEFAULT_POINTS, compare_means, mean_std, select_points
+from darc.selection import DEFAULT_POINTS, compare_means, interpolate_at, match_holds, mean_std, select_points
 
 PROVENANCE_COLUMNS = ("scale", "dataset", "dataset_is_stand_in", "model", "device", "device_name", "cpu_model",
                       "threads", "torch", "git_commit")
@@ -238,6 +238,8 @@ def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *
                 row[f"change_vs_{against}"] = cmp["delta"]
                 row[f"noise_vs_{against}"] = cmp["threshold"]
                 row[f"verdict_vs_{against}"] = cmp["verdict"]
+        if darc is not None and role.endswith("_latency"):
+            row.update(_latency_match(runs, role, frame, darc, speed_col))
         if role not in ("base", "reference") and not frame.empty:
             row["kept"] = frame.sort_values("seed").iloc[0].get("kept")
         if role == "darc" and lam is not None and float(lam) in unchanged and not runs[
@@ -252,6 +254,26 @@ def operating_point_table(runs: pd.DataFrame, chosen: dict[str, float | None], *
             row["match_reached"] = bool(frame["match_reached"].dropna().astype(bool).all())  # every seed's
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _latency_match(runs: pd.DataFrame, role: str, frame: pd.DataFrame, darc: pd.DataFrame, speed_col: str
+                   ) -> dict[str, Any]:
+    """Whether a latency-matched peer's speed-up, measured in the bench beside DARC's, lies within
+    :data:`darc.selection.MATCH_TOLERANCE` of it (``match_ratio``, ``match_holds``). Where it does not, the
+    verdict against DARC is "not matched" and the peer family's trade-off curve (every network of that
+    pruner, all matches and seeds) is read at DARC's speed-up instead (``curve_test_acc_at_darc``,
+    ``curve_change_vs_darc``; empty where fewer than three of its points bracket it)."""
+    if speed_col not in frame or speed_col not in darc or frame.empty or darc.empty:
+        return {}
+    peer_s, darc_s = float(frame[speed_col].mean()), float(darc[speed_col].mean())
+    out: dict[str, Any] = {"match_ratio": peer_s / darc_s, "match_holds": match_holds(peer_s, darc_s)}
+    if out["match_holds"]:
+        return out
+    family = runs[runs.role.astype(str).str.startswith(role.split("_")[0] + "_")].dropna(subset=[speed_col, "test_acc"])
+    acc = interpolate_at(list(zip(family[speed_col], family["test_acc"])), darc_s)
+    out.update({"verdict_vs_darc": "not matched", "curve_test_acc_at_darc": acc,
+                "curve_change_vs_darc": None if acc is None else acc - float(darc["test_acc"].mean())})
+    return out
 
 
 def _pm(mean: Any, std: Any, scale: float = 1.0, digits: int = 2) -> str:
@@ -303,6 +325,14 @@ def summary_markdown(runs_tables: Sequence[str | Path], points_tables: Sequence[
                      *[_pm(row.get(f"{c}_mean"), None) + "x" for c in memory],
                      " / ".join(_pm(row.get(f"{c}_mean"), None, digits=1) for c in SLOT_DECISION_COLUMNS)]
             lines.append("| " + " | ".join(cells) + " |")
+        unmatched = points[points["match_holds"].eq(False)] if "match_holds" in points.columns else points.iloc[0:0]
+        for _, row in unmatched.iterrows():
+            curve = row.get("curve_change_vs_darc")
+            reading = ("no three of its points bracket DARC's speed-up, so no curve comparison" if curve is None
+                       or pd.isna(curve) else f"its trade-off curve at DARC's speed-up reads "
+                       f"{100 * row['curve_test_acc_at_darc']:.2f} % ({100 * curve:+.2f} vs DARC)")
+            lines.append(f"\n{row['method']} ({row['point']}): measured at {row['match_ratio']:.2f}x DARC's speed-up "
+                         f"in the bench, outside the 5 % a match allows: not matched; {reading}.")
         skipped = points[points["peers"].notna()] if "peers" in points.columns else points.iloc[0:0]
         for _, row in skipped.drop_duplicates("lam").iterrows():
             lines.append(f"\nAt lambda {row['lam']:g} ({row['point']}): {row['peers']} (each would be the base "

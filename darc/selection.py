@@ -59,3 +59,38 @@ def compare_means(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     threshold = 2.0 * math.sqrt(sa**2 / na + sb**2 / nb)
     verdict = "no change" if abs(delta) <= threshold else ("gain" if delta > 0 else "loss")
     return {"delta": delta, "threshold": threshold, "verdict": verdict}
+
+
+#: How far a latency-matched peer's speed-up, as measured in the bench beside DARC's, may lie from DARC's
+#: before the match no longer counts (relative): outside it the comparison is made on trade-off curves.
+MATCH_TOLERANCE = 0.05
+
+
+def match_holds(peer_speedup: float, darc_speedup: float, tolerance: float = MATCH_TOLERANCE) -> bool:
+    """Whether a peer matched to DARC's latency measured within ``tolerance`` of DARC's speed-up."""
+    if not (math.isfinite(peer_speedup) and math.isfinite(darc_speedup)) or darc_speedup <= 0:
+        return False
+    return abs(peer_speedup / darc_speedup - 1.0) <= tolerance
+
+
+def interpolate_at(points: Sequence[tuple[float, float]], x: float, min_points: int = 3) -> float | None:
+    """The accuracy of a trade-off curve at speed-up ``x``: linear in log speed-up between the curve's two
+    nearest points on either side of ``x`` (points at equal speed-up averaged). ``None`` unless the curve
+    has at least ``min_points`` points and some lie at or below ``x`` and some at or above it (no
+    extrapolation)."""
+    finite = [(float(s), float(a)) for s, a in points if math.isfinite(s) and math.isfinite(a) and s > 0]
+    if len(finite) < min_points or not math.isfinite(x) or x <= 0:
+        return None
+    merged: dict[float, list[float]] = {}
+    for s, a in finite:
+        merged.setdefault(s, []).append(a)
+    curve = sorted((s, sum(v) / len(v)) for s, v in merged.items())
+    below = [p for p in curve if p[0] <= x]
+    above = [p for p in curve if p[0] >= x]
+    if not below or not above:
+        return None
+    (s0, a0), (s1, a1) = below[-1], above[0]
+    if s0 == s1:
+        return a0
+    t = (math.log(x) - math.log(s0)) / (math.log(s1) - math.log(s0))
+    return a0 + t * (a1 - a0)

@@ -36,6 +36,7 @@ from darc.search import (
     rebuild_from_,
     search_optimizer,
     slot_decisions,
+    weights_frozen,
 )
 
 BODY_KINDS = ("half", "zero", "full")
@@ -125,15 +126,19 @@ TOY_CANDIDATES: tuple[Any, ...] = ("original", {"alternative": "narrow", "ratio"
 def toy_search(
     base: nn.Module, cfg: SearchConfig, *, inputs: torch.Tensor | None = None, steps_per_epoch: int = 100,
     batch_size: int = 64, candidates: Sequence[Any] = TOY_CANDIDATES, seed: int = 0,
+    start_gates: dict[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """Search ``base``'s body slots at ``cfg.lam`` on the toy regression; return what happened.
 
     The target is the base network's output in eval mode (BN statistics of the inputs' population); stem
     and head are frozen (and kept in eval mode). ``cfg.train`` supplies lr, momentum, weight decay and the
-    epoch count; costs are parameter bytes. Returns the per-slot ``kept`` labels, ``decisions`` counts,
+    epoch count, ``cfg.weights`` whether the weights learn beside the gates; costs are parameter bytes.
+    ``start_gates`` (slot -> one gate per candidate, e.g. another lambda's ``search_gates``) replaces the gates'
+    initial values: a warm start. Returns the per-slot ``kept`` labels, ``decisions`` counts,
     ``rel_mse`` (the gated network's squared error over the variance of the target, in eval mode after the
     search and ``cfg.handoff``), ``rel_mse_drop_all`` (the same with every body dropped), the parameter
-    reduction of the materialised network and the normalised architecture cost.
+    reduction of the materialised network, the normalised architecture cost and ``search_gates``, every
+    gate at the end of the search (before the one-candidate rule and the handoff).
     """
     x = toy_inputs() if inputs is None else inputs
     base = base.eval()
@@ -146,6 +151,10 @@ def toy_search(
                        original_share=cfg.original_share, distill_steps=cfg.distill_steps,
                        distill_lr=cfg.distill_lr, example_input=tuple(x.shape[1:]))
     assign_costs(gated, base, "params", CostContext(tuple(x.shape[1:])))
+    if start_gates is not None:
+        with torch.no_grad():
+            for name, slot in gated_slots(gated).items():
+                slot.gate.copy_(torch.as_tensor(list(start_gates[name]), dtype=slot.gate.dtype))
     start_state = pre_search_state(gated) if cfg.handoff == "rebuilt" else None
     for name, p in gated.named_parameters():
         if name.startswith(("stem.", "head.")):
@@ -154,18 +163,22 @@ def toy_search(
     prox = ProximalGateStep(gated, cfg.lam, cfg.nonnegative)
     gen = torch.Generator().manual_seed(seed)
     phases = [(cfg.warmup_epochs, None), (cfg.train.epochs, prox)]
-    for epochs, step_hook in phases:
-        for _ in range(epochs * steps_per_epoch):
-            idx = torch.randint(0, len(x), (batch_size,), generator=gen)
-            gated.train()
-            gated.stem.eval()
-            optimizer.zero_grad(set_to_none=True)
-            loss = (gated(x[idx]) - targets[idx]).pow(2).mean()
-            loss.backward()
-            optimizer.step()
-            if step_hook is not None:
-                step_hook(optimizer)
+    with weights_frozen(gated, cfg.weights == "frozen"):
+        for epochs, step_hook in phases:
+            for _ in range(epochs * steps_per_epoch):
+                idx = torch.randint(0, len(x), (batch_size,), generator=gen)
+                gated.train()
+                gated.stem.eval()
+                optimizer.zero_grad(set_to_none=True)
+                loss = (gated(x[idx]) - targets[idx]).pow(2).mean()
+                if not loss.requires_grad:  # every gate zero with frozen weights: nothing left to learn
+                    continue
+                loss.backward()
+                optimizer.step()
+                if step_hook is not None:
+                    step_hook(optimizer)
     gated.eval()
+    search_gates = {n: s.gate.detach().tolist() for n, s in gated_slots(gated).items()}
     if cfg.single_candidate:
         keep_strongest_candidate_(gated, calib)
     if start_state is not None:
@@ -182,7 +195,7 @@ def toy_search(
         "param_reduction": count(base) / count(plain), "arch_cost": architecture_cost(gated),
         "gates": {n: dict(zip(s.labels, s.gate.tolist())) for n, s in gated_slots(gated).items()},
         "distill_error": {n: dict(zip(s.labels, s.distill_error)) for n, s in gated_slots(gated).items()},
-        "config": replace(cfg).to_dict(),
+        "search_gates": search_gates, "config": replace(cfg).to_dict(),
     }
 
 

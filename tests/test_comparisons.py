@@ -188,3 +188,42 @@ def test_tables_have_equal_budget_rows_and_mean_std(tmp_path):
     assert point["verdict_vs_base"] == "gain"
     assert table[table.point == "loss_1pct"].iloc[0]["n_seeds"] == 0
     assert "paper_speedup" in table.columns and "git_commit" in table.columns
+
+
+def test_match_holds_within_five_percent_and_curves_interpolate_only_between_bracketing_points():
+    from darc.selection import interpolate_at, match_holds
+
+    assert match_holds(1.73, 1.65) and not match_holds(1.04, 1.17) and not match_holds(float("nan"), 1.2)
+    curve = [(1.2, 0.93), (1.5, 0.92), (2.0, 0.90)]
+    assert interpolate_at(curve, 1.5) == pytest.approx(0.92)
+    mid = interpolate_at(curve, 1.7)
+    t = (math.log(1.7) - math.log(1.5)) / (math.log(2.0) - math.log(1.5))
+    assert mid == pytest.approx(0.92 + t * (0.90 - 0.92))
+    assert interpolate_at(curve, 2.5) is None and interpolate_at(curve, 1.1) is None  # never extrapolated
+    assert interpolate_at(curve[:2], 1.3) is None  # fewer than three points
+    assert interpolate_at([(1.2, 0.9), (1.2, 0.8), (1.5, 0.7)], 1.2) == pytest.approx(0.85)  # ties averaged
+
+
+def test_a_latency_match_outside_five_percent_in_the_bench_is_not_matched_and_read_on_its_curve(tmp_path):
+    from darc.reporting import operating_point_table
+
+    def row(role, seed, lam, acc, sp):
+        return {"role": role, "seed": seed, "lam": lam, "val_acc": acc, "test_acc": acc, "speedup_b1": sp}
+
+    runs = pd.DataFrame([
+        row("reference", s, 0.0, 0.94, 1.0) for s in (0, 1)] + [
+        row("darc", s, 8.0, 0.926 + s / 1000, 1.65) for s in (0, 1)] + [
+        row("tp_latency", 0, 8.0, 0.93, 1.40), row("tp_latency", 1, 8.0, 0.931, 1.42),  # timed 14 % slower
+        row("tp_params", 0, 8.0, 0.920, 2.06), row("tp_macs", 0, 8.0, 0.925, 1.90),
+        row("tpbn_latency", 0, 8.0, 0.90, 1.66), row("tpbn_latency", 1, 8.0, 0.91, 1.64)])
+    table = operating_point_table(runs, {"loss_1pct": 8.0}, batch=1)
+    tp = table[table.role == "tp_latency"].iloc[0]
+    assert not tp["match_holds"] and tp["verdict_vs_darc"] == "not matched"
+    assert tp["match_ratio"] == pytest.approx(1.41 / 1.65)
+    from darc.selection import interpolate_at
+
+    want = interpolate_at([(1.40, 0.93), (1.42, 0.931), (2.06, 0.92), (1.90, 0.925)], 1.65)
+    assert tp["curve_test_acc_at_darc"] == pytest.approx(want)
+    assert tp["curve_change_vs_darc"] == pytest.approx(want - 0.9265)
+    bn = table[table.role == "tpbn_latency"].iloc[0]
+    assert bn["match_holds"] and bn["verdict_vs_darc"] in ("loss", "no change")
