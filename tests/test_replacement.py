@@ -15,8 +15,10 @@ RECIPE = TrainConfig(epochs=4, batch_size=64, lr=0.05, momentum=0.9, weight_deca
 
 
 def _search(kinds, lam=LAM, weights="train"):
+    """A toy search; frozen weights with the workflow's pairing (``handoff: rebuilt``: the frozen search's
+    shrunken gates are not folded into the network)."""
     torch.set_num_threads(1)
-    cfg = SearchConfig(lam=lam, train=RECIPE, weights=weights)
+    cfg = SearchConfig(lam=lam, train=RECIPE, weights=weights, handoff="rebuilt" if weights == "frozen" else "searched")
     return toy_search(toy_net(kinds, width=16), cfg, inputs=toy_inputs(size=8))
 
 
