@@ -45,10 +45,10 @@ def _changes_search(overrides: list[str]) -> bool:
     return any(o.startswith("search.") for o in overrides)
 
 
-def run_lever(run: Path, point: str, seed: int, base_seed: int, lever: str, out: Path,
+def run_lever(run: Path, point: str, seed: int, base_seed: int, lever: str, out: Path, *, with_tp: bool = True,
               tp_family: str = "tp") -> list[dict[str, Any]]:
-    """Fine-tune DARC's network at ``point`` (searched again where the lever changes the search) and
-    Torch-Pruning's latency match under ``lever``; one row each."""
+    """Fine-tune DARC's network at ``point`` (searched again where the lever changes the search) and, with
+    ``with_tp``, Torch-Pruning's latency match under ``lever``; one row each."""
     from darc import experiment as E
     from darc.config import load_experiment
     from darc.peers import stages
@@ -69,7 +69,7 @@ def run_lever(run: Path, point: str, seed: int, base_seed: int, lever: str, out:
     res = E.finetune_search(exp, search, out / lever / f"seed{seed}" / "darc", progress=False, base_dir=base)
     rows.append(_row(lever, "darc", seed, res, time.perf_counter() - t0))
     prune = run / f"seed{seed}" / tp_family / f"latency-{point}"
-    if (prune / "prune.json").exists():
+    if with_tp and (prune / "prune.json").exists():
         t0 = time.perf_counter()
         res = stages.prune_finetune(exp, prune, out / lever / f"seed{seed}" / "tp_latency", progress=False,
                                     base_dir=base)
@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--base-seed", type=int, default=0, help="the seed whose base is shared (shared_base)")
     ap.add_argument("--levers", default="today,distill,lr,rewind,budget12,joint,distill_lr",
                     help=f"comma-separated, from {sorted(LEVERS)}")
+    ap.add_argument("--tp-levers", default=None, help="the levers Torch-Pruning's match also gets (default: all)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         for seed in args.seeds:
             if (lever, seed) in done:
                 continue
-            new = run_lever(run, args.point, seed, args.base_seed, lever, out)
+            with_tp = args.tp_levers is None or lever in args.tp_levers.split(",")
+            new = run_lever(run, args.point, seed, args.base_seed, lever, out, with_tp=with_tp)
             rows += new
             for r in new:
                 print(f"{lever} {r['method']} seed {seed}: val {r['val_acc']:.4f} test {r['test_acc']:.4f} "
