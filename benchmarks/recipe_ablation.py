@@ -45,10 +45,11 @@ def _changes_search(overrides: list[str]) -> bool:
     return any(o.startswith("search.") for o in overrides)
 
 
-def run_lever(run: Path, point: str, seed: int, base_seed: int, lever: str, out: Path, *, with_tp: bool = True,
-              tp_family: str = "tp") -> list[dict[str, Any]]:
-    """Fine-tune DARC's network at ``point`` (searched again where the lever changes the search) and, with
-    ``with_tp``, Torch-Pruning's latency match under ``lever``; one row each."""
+def run_lever(run: Path, point: str, seed: int, base_seed: int, lever: str, out: Path, *,
+              methods: frozenset[str] = frozenset({"darc", "tp_latency"}), tp_family: str = "tp",
+              ) -> list[dict[str, Any]]:
+    """Fine-tune DARC's network at ``point`` (``darc``; searched again where the lever changes the search)
+    and Torch-Pruning's latency match (``tp_latency``) under ``lever``, those of ``methods``; one row each."""
     from darc import experiment as E
     from darc.config import load_experiment
     from darc.peers import stages
@@ -57,7 +58,7 @@ def run_lever(run: Path, point: str, seed: int, base_seed: int, lever: str, out:
     exp = load_experiment(run / "experiment.yaml", [f"seed={seed}", *overrides])
     base = run / f"seed{base_seed}" / "base"
     search = run / f"seed{seed}" / "search" / point
-    if _changes_search(overrides):
+    if _changes_search(overrides) and "darc" in methods:
         lam = float(point.removeprefix("lam"))
         exp = load_experiment(run / "experiment.yaml", [f"seed={seed}", *overrides,
                                                          f"search.latency_table={run / 'latency_table.json'}"])
@@ -65,11 +66,14 @@ def run_lever(run: Path, point: str, seed: int, base_seed: int, lever: str, out:
         if not (search / "result.json").exists():
             E.search(exp, lam, base, search, progress=False)
     rows = []
-    t0 = time.perf_counter()
-    res = E.finetune_search(exp, search, out / lever / f"seed{seed}" / "darc", progress=False, base_dir=base)
-    rows.append(_row(lever, "darc", seed, res, time.perf_counter() - t0))
+    if "darc" in methods:
+        t0 = time.perf_counter()
+        res = E.finetune_search(exp, search, out / lever / f"seed{seed}" / "darc", progress=False, base_dir=base)
+        rows.append(_row(lever, "darc", seed, res, time.perf_counter() - t0))
     prune = run / f"seed{seed}" / tp_family / f"latency-{point}"
-    if with_tp and (prune / "prune.json").exists():
+    if "tp_latency" in methods:
+        if not (prune / "prune.json").exists():
+            raise FileNotFoundError(f"{prune / 'prune.json'}: run the workflow's Torch-Pruning latency match first")
         t0 = time.perf_counter()
         res = stages.prune_finetune(exp, prune, out / lever / f"seed{seed}" / "tp_latency", progress=False,
                                     base_dir=base)
@@ -162,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--base-seed", type=int, default=0, help="the seed whose base is shared (shared_base)")
     ap.add_argument("--levers", default="today,distill,lr,rewind,budget12,joint,distill_lr",
                     help=f"comma-separated, from {sorted(LEVERS)}")
-    ap.add_argument("--tp-levers", default=None, help="the levers Torch-Pruning's match also gets (default: all)")
+    ap.add_argument("--tp-levers", default=None,
+                    help="the levers Torch-Pruning's match also gets (default: all; 'none': DARC only)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
@@ -176,13 +181,15 @@ def main(argv: list[str] | None = None) -> None:
     run, out = Path(args.run), Path(args.out)
     record_path = out / "ablation.json"
     rows: list[dict[str, Any]] = json.loads(record_path.read_text())["rows"] if record_path.exists() else []
-    done = {(r["lever"], r["seed"]) for r in rows}
+    done = {(r["lever"], r["seed"], r["method"]) for r in rows}
     for lever in levers:
         for seed in args.seeds:
-            if (lever, seed) in done:
+            methods = {"darc"} | ({"tp_latency"} if args.tp_levers is None or lever in args.tp_levers.split(",")
+                                  else set())
+            methods = frozenset(m for m in methods if (lever, seed, m) not in done)
+            if not methods:
                 continue
-            with_tp = args.tp_levers is None or lever in args.tp_levers.split(",")
-            new = run_lever(run, args.point, seed, args.base_seed, lever, out, with_tp=with_tp)
+            new = run_lever(run, args.point, seed, args.base_seed, lever, out, methods=methods)
             rows += new
             for r in new:
                 print(f"{lever} {r['method']} seed {seed}: val {r['val_acc']:.4f} test {r['test_acc']:.4f} "
