@@ -28,8 +28,7 @@ from typing import Any
 import yaml
 
 from darc.config import GRID_SEARCH_PEERS, experiment_at_scale, experiment_seeds, peer_seeds
-from darc.peers.stages import (
-    _section,
+from darc.recipe import (
     darc_finetune_images,
     darc_search_images,
     images_per_epoch,
@@ -37,6 +36,7 @@ from darc.peers.stages import (
     pruned_finetune_recipe,
     scratch_recipe,
     sparsity_recipe,
+    train_section,
 )
 
 
@@ -46,7 +46,7 @@ def image_counts(exp: dict[str, Any], n_train: int) -> dict[str, dict[str, int]]
     methods = peers.get("methods", [])
     points = len(exp.get("selection", {}).get("points", {"no_loss": 0.0}))
     per = images_per_epoch
-    base_train = _section(exp, "train")
+    base_train = train_section(exp, "train")
     search, tune = darc_search_images(exp, n_train), darc_finetune_images(exp, n_train)
     grid = len(exp["search"]["lams"])
     counts = {
@@ -86,7 +86,7 @@ def _train_precision_speed(exp: dict[str, Any], record: dict[str, Any]) -> dict[
     """From a CPU ``train_precision --gated`` record: the experiment's network in its base recipe's precision."""
     for row in record["rows"]:
         if row["model"] == exp["model"] and row.get("model_kwargs", {}) == (exp.get("model_kwargs") or {}):
-            mode = "bfloat16_channels_last" if _section(exp, "train").amp else "float32"
+            mode = "bfloat16_channels_last" if train_section(exp, "train").amp else "float32"
             if f"img_per_s_gated_{mode}" not in row:
                 raise SystemExit("the throughput record has no gated rows: rerun train_precision with --gated")
             return {"plain": row[f"img_per_s_{mode}"], "gated": row[f"img_per_s_gated_{mode}"]}

@@ -32,7 +32,9 @@ from darc.train.distill import Distill
 RECIPE_KEYS = ("budget", "reference_recipes")
 
 
-def _train_section(exp: dict[str, Any], *path: str) -> TrainConfig:
+def train_section(exp: dict[str, Any], *path: str) -> TrainConfig:
+    """The :class:`TrainConfig` of the experiment's section at ``path`` (e.g. ``"search", "train"``), or of
+    its ``train:`` where that section is missing; the recipe-only keys (:data:`RECIPE_KEYS`) left out."""
     node: Any = exp
     for key in path:
         node = node.get(key, {})
@@ -47,13 +49,13 @@ def images_per_epoch(cfg: TrainConfig, n_train: int) -> int:
 
 def base_images(exp: dict[str, Any], n_train: int) -> int:
     """Training images the base saw (its ``train:`` recipe)."""
-    cfg = _train_section(exp, "train")
+    cfg = train_section(exp, "train")
     return cfg.epochs * images_per_epoch(cfg, n_train)
 
 
 def darc_search_images(exp: dict[str, Any], n_train: int) -> int:
     """Training images DARC's search sees (its warm-up included)."""
-    search = _train_section(exp, "search", "train")
+    search = train_section(exp, "search", "train")
     epochs = int(exp.get("search", {}).get("warmup_epochs", 0)) + search.epochs
     return epochs * images_per_epoch(search, n_train)
 
@@ -79,7 +81,7 @@ def _with_rewind(cfg: TrainConfig, exp: dict[str, Any], n_train: int) -> TrainCo
     """Where ``cfg`` rewinds, the base's recipe and steps per epoch it replays; the learning rate is the base's."""
     if cfg.schedule != "rewind":
         return cfg
-    base = _train_section(exp, "train")
+    base = train_section(exp, "train")
     steps = max(1, n_train // base.batch_size)
     steps = min(steps, base.max_steps_per_epoch or steps)
     return replace(cfg, lr=base.lr, rewind_base={"train": base.to_dict(), "steps_per_epoch": steps})
@@ -100,7 +102,7 @@ def darc_finetune_images(exp: dict[str, Any], n_train: int) -> int:
 def finetune_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
     """DARC's fine-tune: the ``finetune:`` section, its steps set by ``budget`` (what the search left of
     it) where that is set, and the base's schedule where it rewinds."""
-    cfg = _train_section(exp, "finetune")
+    cfg = train_section(exp, "finetune")
     fraction = budget_fraction(exp)
     if fraction is None:
         return _resolve(cfg, exp, n_train, None)
@@ -120,14 +122,14 @@ def darc_images_after_base(exp: dict[str, Any], n_train: int) -> int:
 def peer_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
     """The recipe of a peer derived from the trained base (random decisions, a pruned network): the
     fine-tune recipe for as many images as DARC's search plus fine-tune saw."""
-    return _resolve(_train_section(exp, "finetune"), exp, n_train, darc_images_after_base(exp, n_train))
+    return _resolve(train_section(exp, "finetune"), exp, n_train, darc_images_after_base(exp, n_train))
 
 
 def sparsity_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
     """The sparsity phase of the BN-scale (network slimming) peer: the fine-tune recipe without distillation
     (the phase stands where DARC's search does, which learns from the labels) for DARC's search images; its
     pruned network is then fine-tuned for DARC's fine-tune images (:func:`pruned_finetune_recipe`)."""
-    cfg = replace(_train_section(exp, "finetune"), distill=Distill())
+    cfg = replace(train_section(exp, "finetune"), distill=Distill())
     return _resolve(cfg, exp, n_train, darc_search_images(exp, n_train))
 
 
@@ -136,13 +138,13 @@ def pruned_finetune_recipe(exp: dict[str, Any], n_train: int, pruner: str) -> Tr
     BN-scale sparsity phase (which used DARC's search images), the recipe for DARC's fine-tune images."""
     if pruner != "bn_scale":
         return peer_recipe(exp, n_train)
-    return _resolve(_train_section(exp, "finetune"), exp, n_train, darc_finetune_images(exp, n_train))
+    return _resolve(train_section(exp, "finetune"), exp, n_train, darc_finetune_images(exp, n_train))
 
 
 def scratch_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
     """DARC's architecture trained from scratch: the base recipe for the base's images plus DARC's after the
     base (whole epochs, rounded up), with the post-compression recipe's distillation from the trained base."""
-    cfg = _train_section(exp, "train")
+    cfg = train_section(exp, "train")
     extra = -(-darc_images_after_base(exp, n_train) // images_per_epoch(cfg, n_train))
     return replace(cfg, epochs=cfg.epochs + extra, distill=finetune_recipe(exp, n_train).distill)
 
