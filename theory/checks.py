@@ -24,6 +24,26 @@ import pandas as pd
 RTOL = 1e-9  # float tolerance of an exact comparison
 
 
+def allowed_violations(samples: float | np.ndarray, delta: float | np.ndarray) -> float | np.ndarray:
+    """The most violations out of ``samples`` that a bound holding with probability ``>= 1 - delta`` may
+    show before the ``probability`` check refutes it: ``delta * samples`` plus 3 binomial standard deviations."""
+    return delta * samples + 3 * np.sqrt(samples * delta * (1 - delta))
+
+
+def smallest_shrink_caught(gaps: np.ndarray, limit: float | np.ndarray, delta: float) -> float:
+    """The smallest factor ``f`` such that a bound shrunk to ``limit / f`` on every sample is refuted by the
+    ``probability`` check, given the measured ``gaps`` (one per sample; ``limit`` scalar or per sample).
+
+    The shrunk bound is violated on sample ``s`` iff ``f > limit_s / gaps_s``; the check needs more than
+    :func:`allowed_violations` of them.
+    """
+    gaps = np.asarray(gaps, dtype=float)
+    need = int(np.floor(allowed_violations(gaps.size, delta)))
+    with np.errstate(divide="ignore"):
+        per_sample = np.where(gaps > 0, np.broadcast_to(limit, gaps.shape) / np.maximum(gaps, 1e-300), np.inf)
+    return float(np.sort(per_sample)[need]) if need < gaps.size else float("inf")
+
+
 def flags(df: pd.DataFrame) -> pd.Series:
     """Boolean per row: True where the row refutes its bound (False where it is not checked)."""
     out = pd.Series(False, index=df.index)
@@ -38,7 +58,7 @@ def flags(df: pd.DataFrame) -> pd.Series:
     prob = pd.Series(False, index=df.index)
     if {"violations", "samples", "delta"} <= set(df.columns):
         k, s, d = (df[c].astype(float) for c in ("violations", "samples", "delta"))
-        prob = (check == "probability") & (k > d * s + 3 * np.sqrt(s * d * (1 - d)))
+        prob = (check == "probability") & (k > allowed_violations(s, d))
     return exact | mc | prob
 
 

@@ -108,6 +108,12 @@ def _project_weights(family: str, weights: dict, s: GapSetting) -> None:
             weights["v"].clamp_(-s.V, s.V)
 
 
+def ramp_loss(margin: np.ndarray) -> np.ndarray:
+    """The ramp loss ``clip(1 - margin, 0, 1)``: 1 where the margin ``y f(x)`` is at most 0, 0 from margin 1,
+    in [0, 1] and 1-Lipschitz in f (the loss of the generalisation bound, L = 1)."""
+    return np.clip(1.0 - np.asarray(margin, dtype=float), 0.0, 1.0)
+
+
 def gap_run(family: str, width: int, gate: str, seed: int, setting: GapSetting | None = None) -> dict:
     """Train one gated model and measure its training and test losses."""
     s = setting or GapSetting()
@@ -128,7 +134,7 @@ def gap_run(family: str, width: int, gate: str, seed: int, setting: GapSetting |
         _project_weights(family, weights, s)
     with torch.no_grad():
         margin = (y * _forward(family, data, alpha, weights, slice(None))).numpy()
-    ramp = np.clip(1.0 - margin, 0.0, 1.0)
+    ramp = ramp_loss(margin)
     err = (margin <= 0).astype(float)
     tr, te = slice(0, s.n_train), slice(s.n_train, None)
     row = {

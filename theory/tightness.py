@@ -17,6 +17,13 @@ Constructions (``construction`` column), each the case where the derivation's in
   class and the weighted class reach their bounds exactly;
 - ``random_signs`` / ``all_patterns``: scalar features ``+-B`` (random, or all ``2^(n-1)`` sign
   patterns, where the supremum is ``A W B`` for every sign vector): the ``sqrt(2 ln k)`` term;
+- ``all_patterns_sampled``: the same class at sample sizes where ``2^(n-1)`` candidates cannot be listed
+  (n up to a few hundred), on random sign vectors: the only construction here whose estimate exceeds
+  a width term ``sqrt(ln k)`` in place of ``sqrt(2 ln k)`` (from n = 32 on);
+- ``all_patterns_costs``: all sign patterns at unequal costs (``cost`` for all but one, which costs 1):
+  the weighted bounds with many candidates, where the refined bound weighs each cost separately;
+- ``single_function``: repeated-sample coverage of the generalisation bound's confidence term on a
+  one-function class (:mod:`theory.coverage`);
 - ``identity_orthonormal``: identity units on ``x_i = B e_i``: contraction and Jensen are equalities
   and only the absolute-value step (the factor 2) is lost, so the ratio is exactly 1/2; on these
   points no 1-Lipschitz unit can do better (``|sum_i sigma_i rho(<u, x_i>)| <= sum_i |<u, x_i>| <=
@@ -43,14 +50,16 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
-from theory import bounds
+from theory import bounds, checks, coverage
 from theory.empirical import (
     ACTIVATIONS,
     UnitSup,
     all_sign_vectors,
+    mean_se,
     orthonormal_points,
     planar_types,
     planar_unit_sup,
+    sign_vectors,
 )
 
 Config = Mapping[str, Any]
@@ -150,6 +159,52 @@ def linear_rows(cfg: Config) -> list[dict]:
                      ("weighted_linear_refined", bounds.weighted_linear_bound_refined)):
         rows.append(_row(name, "one_hot", value, fn(cfg["A"], [c], W, B, n), x_name="c_min", x=c, n=n, p=n))
     return rows
+
+
+def sampled_pattern_rows(cfg: Config) -> list[dict]:
+    """All ``2^(n-1)`` scalar sign patterns as candidates at sample sizes too large to list them.
+
+    For each of ``draws`` random sign vectors the model puts ``A`` on the pattern ``+-sigma`` (one of
+    the ``2^(n-1)``), which attains ``A W B``; it is evaluated on the sample by :func:`linear_attained`
+    over the drawn patterns (a sub-class, so the model lies in the full class). The bound with
+    ``k = 2^(n-1)`` is ``A W B (1 + sqrt(2 (n-1) ln 2)) / sqrt(n)``, above ``A W B`` for every n, while a
+    width term ``sqrt(ln k)`` would give ``(1 + sqrt((n-1) ln 2)) / sqrt(n) < 1`` from n = 32 on.
+    """
+    A, W, B = cfg["A"], cfg["W"], cfg["B"]
+    spec = cfg["patterns"]
+    rows = []
+    for n in (int(v) for v in spec["ns"]):
+        if n > 1000:
+            raise ValueError("2^(n-1) candidates overflow a float from n = 1025: n <= 1000 please")
+        rng = np.random.default_rng([int(cfg.get("seed", 0)), 14, n])
+        sigma = sign_vectors(int(spec["draws"]), n, rng)
+        phi = B * (sigma * sigma[:, :1])[:, :, None]  # the pattern +-sigma with first entry +1, per draw
+        values = linear_attained(phi, sigma, W, "l1", A)
+        mean, se = mean_se(values)
+        k = 2.0 ** (n - 1)
+        rows.append(_row("linear_gated", "all_patterns_sampled", mean, bounds.linear_gated_bound(A, W, B, k, n),
+                         x_name="k", x=k, n=n, p=1, check="monte_carlo", signs="monte_carlo", se=float(se),
+                         draws=int(spec["draws"])))
+    return rows
+
+
+def weighted_pattern_rows(cfg: Config) -> list[dict]:
+    """All ``2^(n-1)`` sign patterns at unequal costs: ``cost`` for every pattern but the last, which costs 1.
+
+    Per sign vector the weighted model puts ``A'/c_j`` on the candidate of largest ``||S_j|| / c_j``
+    (:func:`linear_attained`): ``A' W B / cost`` unless sigma is (minus) the expensive pattern. Both
+    weighted bounds see all k costs, so the refined bound's per-candidate terms are exercised.
+    """
+    n, W, B, A_prime, c = int(cfg["n"]), cfg["W"], cfg["B"], cfg["A"], float(cfg["cost"])
+    phi = all_pattern_features(n, B)
+    k = phi.shape[0]
+    costs = np.full(k, c)
+    costs[-1] = 1.0
+    value = linear_attained(phi, all_sign_vectors(n), W, "weighted", A_prime, costs=costs).mean()
+    return [_row(name, "all_patterns_costs", value, fn(A_prime, costs, W, B, n), x_name="k", x=k, n=n, p=1,
+                 c_min=c)
+            for name, fn in (("weighted_linear", bounds.weighted_linear_bound),
+                             ("weighted_linear_refined", bounds.weighted_linear_bound_refined))]
 
 
 def penalised_rows(cfg: Config) -> list[dict]:
@@ -285,12 +340,9 @@ def generalisation_rows(cfg: Config) -> list[dict]:
         rterms.append(2 * L * r_s)
         slacks.append(float(bounds.generalisation_slack(r_s, n, delta, L)))
     phis, slacks, rterms = np.array(phis), np.array(slacks), np.array(rterms)
-    mcd = 3 * math.sqrt(math.log(2 / delta) / (2 * n))
-    # the R_S term shrunk by f is caught on sample s iff f > rterm_s / (phi_s - mcd); the check needs
-    # more than delta*samples + 3 sd of them (theory.checks): the smallest such f
-    need = math.floor(delta * samples + 3 * math.sqrt(samples * delta * (1 - delta)))
-    per_sample = np.where(phis > mcd, rterms / np.maximum(phis - mcd, 1e-300), np.inf)
-    caught = float(np.sort(per_sample)[need]) if need < samples else float("inf")
+    mcd = slacks - rterms  # the confidence term
+    # the R_S term shrunk by f is violated on sample s iff f > rterm_s / (phi_s - mcd)
+    caught = checks.smallest_shrink_caught(phis - mcd, rterms, delta)
     row = _row("generalisation", "all_functions", phis.mean(), slacks.mean(), x_name="n", x=n, n=n,
                check="probability", violations=int(np.sum(phis > slacks)), samples=samples, delta=delta,
                rs_term=float(rterms.mean()), N=N)
@@ -320,8 +372,10 @@ def known_rows(cfg: Config) -> list[dict]:
 
 def table(cfg: Config) -> pd.DataFrame:
     """Every construction and the known-bound comparison, as tidy rows."""
-    rows = linear_rows(cfg) + penalised_rows(cfg) + hidden_rows(cfg)
+    rows = linear_rows(cfg) + sampled_pattern_rows(cfg) + weighted_pattern_rows(cfg) + penalised_rows(cfg)
+    rows += hidden_rows(cfg)
     rows += generalisation_rows({**cfg, **cfg["generalisation"]})
+    rows += coverage.single_function_rows({"seed": cfg.get("seed", 0), **cfg["coverage"]})
     rows += known_rows(cfg)
     return pd.DataFrame(rows)
 

@@ -16,7 +16,10 @@ from theory import bounds, checks, tightness
 CFG = {"A": 1.0, "W": 1.0, "B": 1.0, "V": 1.0, "U": 1.0, "n": 10, "ks": [1, 16, 256], "box_ks": [1, 16],
        "box_ms": [1, 4], "Ts": [1, 2, 4], "cost": 0.1, "lambdas": [0.5, 0.9],
        "plane": {"n": 6, "activations": ["relu", "abs"], "restarts": 1, "steps": 10},
-       "generalisation": {"N": 100000, "n": 300, "samples": 20, "delta": 0.05}, "known_ks": [1, 16]}
+       "generalisation": {"N": 100000, "n": 300, "samples": 20, "delta": 0.05}, "known_ks": [1, 16],
+       "patterns": {"ns": [16, 64, 256], "draws": 100},
+       "coverage": {"n": 1000, "risk": 0.5, "runs": [{"delta": 0.05, "samples": 4000},
+                                                     {"delta": 1e-6, "samples": 3_000_000}]}}
 
 SHRUNK = {  # bound function -> (the bound_name its rows carry, shrink factor)
     "linear_gated_bound": ("linear_gated", 2.0),

@@ -1,10 +1,12 @@
 """The certified constructions: how close each comes to its bound, and the known bounds beside ours."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_theory_mutation import CFG  # the same small configuration (tests/theory is on sys.path)
 
 from theory import bounds as tb
+from theory import checks
 from theory import empirical as te
 from theory import tightness as tt
 from theory.gates import Box, L1Ball
@@ -32,6 +34,32 @@ def test_all_sign_patterns_attain_AWB_for_every_sign_vector():
     sigma = te.all_sign_vectors(n)
     values = tt.linear_attained(tt.all_pattern_features(n, 0.7), sigma, 1.3, "l1", 2.0)
     np.testing.assert_allclose(values, 2.0 * 1.3 * 0.7)  # the pattern equal to +-sigma is a candidate
+
+
+def test_weighted_bounds_hold_for_many_unequal_costs():
+    """511 patterns at cost 0.1 and one at cost 1 (n = 10): the certified value (10 A' W B for all but two
+    sign vectors) lies under both weighted bounds, and the refined bound sees every cost."""
+    rows = pd.DataFrame(tt.weighted_pattern_rows(CFG))
+    assert set(rows["bound_name"]) == {"weighted_linear", "weighted_linear_refined"}
+    assert (rows["x"] == 2 ** (CFG["n"] - 1)).all()
+    assert checks.violations(rows).empty, rows[["bound_name", "estimate", "bound"]]
+    value = rows["estimate"].iloc[0]
+    assert value > 0.99 * CFG["A"] * CFG["W"] * CFG["B"] / CFG["cost"]  # nearly every sign vector: A'/cost
+    refined = rows.set_index("bound_name").loc["weighted_linear_refined", "bound"]
+    assert refined < 1.5 * value  # close enough that any shrink of the refined bound by 1.5x is caught
+
+
+def test_sampled_patterns_exceed_a_sqrt_ln_k_width_term():
+    """All 2^(n-1) sign patterns at n up to 256 attain A W B on every sign vector: under the bound, and
+    above what a width term sqrt(ln k) instead of sqrt(2 ln k) would give from n = 32 on."""
+    rows = pd.DataFrame(tt.sampled_pattern_rows(CFG))
+    assert (rows["check"] == "monte_carlo").all() and (rows["draws"] == CFG["patterns"]["draws"]).all()
+    assert checks.violations(rows).empty, rows[["n", "estimate", "se", "bound"]]
+    A, W, B = CFG["A"], CFG["W"], CFG["B"]
+    np.testing.assert_allclose(rows["estimate"], A * W * B, rtol=1e-12)  # the pattern +-sigma is a candidate
+    large = rows[rows["n"] >= 64]
+    narrower = A * W * B * (1 + np.sqrt(np.log(large["x"]))) / np.sqrt(large["n"])
+    assert (large["estimate"] - 3 * large["se"] > narrower).all()
 
 
 def test_certified_values_are_attained_not_computed():
