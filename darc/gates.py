@@ -9,12 +9,19 @@ exactly zero would never let its candidate train).
 A candidate whose gate is exactly zero is skipped in the forward pass (no compute, no gradient):
 with the proximal optimiser of :mod:`darc.penalty` a zeroed candidate therefore stays dropped.
 Pass ``revive=True`` to keep computing it so its gate can come back.
+
+A slot whose gates are all zero is removed the way :mod:`darc.materialize` will remove it
+(:attr:`GatedSlot.removal`): a residual branch or a parallel branch outputs zeros (the network's output
+still depends on its input), a whole block whose input and output shapes match passes its input on
+(identity), and a whole block that is the only path from input to output cannot be removed (it outputs
+zeros with a warning, and materialisation refuses the network).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +32,16 @@ from torch.func import functional_call
 
 from darc.alternatives import distill, get_alternative
 from darc.scaling import last_affine_name
-from darc.slots import SlotSpec, capture_io, describe_slots, select_modules
+from darc.slots import (
+    REMOVAL_MODES,
+    SlotSpec,
+    capture_io,
+    default_removal,
+    describe_slots,
+    module_removal,
+    output_depends_on_input,
+    select_modules,
+)
 
 
 class IncompatibleAlternativeError(ValueError):
@@ -90,15 +106,28 @@ def scaled_call(module: nn.Module, scale: torch.Tensor, x: torch.Tensor) -> torc
 
 
 class GatedSlot(nn.Module):
-    """``sum_j gate[j] * candidates[j](x)``; all-zero gates give a zero output of the slot's shape."""
+    """``sum_j gate[j] * candidates[j](x)``; with every gate at zero, the slot's input where ``removal`` is
+    ``"identity"``, else a zero output of the slot's shape.
+
+    ``removal`` (default: by the slot's kind, :func:`darc.slots.default_removal`) says how the slot is removed
+    once it loses every candidate; ``probe_shape`` (the network's input shape, set by :func:`gate_model`) lets
+    materialisation check that the network's output still depends on its input.
+    """
 
     def __init__(
         self, spec: SlotSpec, candidates: Sequence[nn.Module], refs: Sequence[CandidateRef],
-        gates: Sequence[float], revive: bool = False,
+        gates: Sequence[float], revive: bool = False, removal: str | None = None,
+        probe_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         if not (len(candidates) == len(refs) == len(gates)) or not candidates:
             raise ValueError("a gated slot needs one ref and one gate per candidate, and at least one")
+        removal = removal or default_removal(spec.kind)
+        if removal not in REMOVAL_MODES:
+            raise ValueError(f"removal must be one of {REMOVAL_MODES}, got {removal!r}")
+        self.removal = removal
+        self.probe_shape = probe_shape
+        self._warned_unremovable = False
         self.spec = spec
         self.refs = list(refs)
         self.candidates = nn.ModuleList(candidates)
@@ -130,11 +159,37 @@ class GatedSlot(nn.Module):
                 continue
             y = scaled_call(candidate, self.gate[j], x)
             out = y if out is None else out + y
-        return self.zeros_for(x) if out is None else out
+        if out is None:
+            return self.removed_output(x)
+        if self.removal == "identity" and self.revive and not bool((self.gate != 0).any()):
+            return x + out  # every gate is zero: removed, while the candidates keep their gradients
+        return out
+
+    def removed_output(self, x: torch.Tensor) -> torch.Tensor:
+        """The output of the slot once it has lost every candidate (see :attr:`removal`)."""
+        if self.removal == "identity":
+            return x
+        if self.removal == "refuse" and not self._warned_unremovable:
+            self._warned_unremovable = True
+            warnings.warn(unremovable_message([self.spec]) + " (materialisation will refuse this network)",
+                          stacklevel=3)
+        return self.zeros_for(x)
 
     def extra_repr(self) -> str:
         gates = ", ".join(f"{l}={g:.4g}" for l, g in zip(self.labels, self.gate.tolist()))
         return f"slot={self.spec.name!r}, gates=[{gates}]"
+
+
+def unremovable_message(specs: Sequence[SlotSpec]) -> str:
+    """One line: these whole-module slots lost every candidate but cannot be removed, and what to do."""
+    names = ", ".join(repr(s.name) for s in specs)
+    shapes = "; ".join(f"{s.name!r} maps {s.in_shape} to {s.out_shape}" for s in specs)
+    return (
+        f"slot{'s' if len(specs) > 1 else ''} {names} lost every candidate (all gates 0) but cannot be removed: "
+        f"with zeros in its place the network's output no longer depends on its input, and it cannot become the "
+        f"identity ({shapes}). Lower lam, leave it out of the slots, or gate the residual branch inside it "
+        "instead (a sub-module whose output is added to a skip connection)"
+    )
 
 
 def gated_slots(model: nn.Module) -> dict[str, GatedSlot]:
@@ -202,6 +257,32 @@ def _resolve_slots(
     if nested:
         raise ValueError(f"slots must not be nested: {nested[0][1]!r} lies inside {nested[0][0]!r}")
     return names, "module"
+
+
+def _removal_probe(model: nn.Module, specs: Sequence[SlotSpec], example_input: torch.Tensor | tuple[int, ...],
+                   ) -> tuple[int, ...] | None:
+    """The input shape whole-module slots are probed with (:func:`darc.slots.module_removal`), or None (with a
+    warning) where the network's output does not depend on a random input to begin with, or cannot be probed."""
+    if not any(s.kind == "module" for s in specs):
+        return None
+    shape = tuple(example_input.shape[1:]) if isinstance(example_input, torch.Tensor) else tuple(example_input)
+    try:
+        if output_depends_on_input(model, shape):
+            return shape
+        reason = "its output does not depend on its input (an untrained, zero-initialised head?)"
+    except Exception as exc:  # noqa: BLE001 - an input the probe cannot fake (e.g. token ids)
+        reason = f"it cannot be probed with random inputs ({exc})"
+    warnings.warn(f"cannot check which slots of {type(model).__name__} can be removed: {reason}; a whole-module "
+                  "slot that loses every candidate will output zeros", stacklevel=3)
+    return None
+
+
+def slot_removal(model: nn.Module, spec: SlotSpec, probe_shape: tuple[int, ...] | None) -> str:
+    """How ``spec`` is removed once it loses every candidate: by its kind for a built-in model's slots, probed
+    for a whole-module slot (:func:`darc.slots.module_removal`), zeros where it cannot be probed."""
+    if spec.kind != "module" or probe_shape is None:
+        return default_removal(spec.kind)
+    return module_removal(model, spec, probe_shape)
 
 
 def build_candidate(
@@ -279,6 +360,8 @@ def gate_model(
         if example_input is None:
             raise ValueError(f"pass example_input (a batch or a C,H,W shape) to gate {type(model).__name__}")
     specs = describe_slots(model, names, example_input, kind=kind)
+    probe_shape = _removal_probe(model, specs, example_input)
+    removals = {spec.name: slot_removal(model, spec, probe_shape) for spec in specs}
     slot_inputs: dict[str, torch.Tensor] = {}
     if calibration is not None:
         slot_inputs = {n: io[0] for n, io in capture_io(model, names, calibration).items()}
@@ -297,7 +380,8 @@ def gate_model(
                   if r.alternative != "original" and has_weights(m) and distill_steps > 0 else None
                   for m, r in zip(mods, kept_refs)]
         gates = initial_gates(kept_refs, mods, gate_init, original_gate, alternative_gate, original_share)
-        slot = GatedSlot(spec, mods, kept_refs, gates, revive=revive)
+        slot = GatedSlot(spec, mods, kept_refs, gates, revive=revive, removal=removals[spec.name],
+                         probe_shape=probe_shape)
         slot.distill_error = errors
         model.set_submodule(spec.name, slot)
     return model

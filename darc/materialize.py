@@ -3,9 +3,14 @@
 Candidates whose gate is exactly zero are dropped; each surviving gate is folded into its
 candidate's last conv / linear / BN layer (through trailing ReLUs and max-pools when the gate is
 positive, since those are positively homogeneous); where nothing can absorb it (identity, a module
-ending in a non-homogeneous op) a constant :class:`darc.nn.Scaled` keeps it. A residual branch with
-every gate at zero is removed (``block.branch = None``: the block is its shortcut); a whole-module
-slot with every gate at zero becomes :class:`darc.nn.ZeroOutput`.
+ending in a non-homogeneous op) a constant :class:`darc.nn.Scaled` keeps it.
+
+A slot with every gate at zero is removed as its :attr:`darc.gates.GatedSlot.removal` says (:data:`REMOVALS`):
+a built-in residual branch leaves its block's shortcut (``block.branch = None``); a slot the network's
+output does not hang on (a residual or parallel branch, a conv inside a built-in branch) becomes
+:class:`darc.nn.ZeroOutput`; a whole block with equal input and output shapes becomes the identity; a
+whole block the network hangs on that cannot be the identity is refused (:class:`UnsafeRemovalError`):
+never a network whose output no longer depends on its input.
 
 The architecture file (JSON) names the base model and, per slot, the kept candidates and their
 configs; :func:`build` turns it plus a state dict back into the same plain module.
@@ -18,23 +23,36 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from darc.gates import CandidateRef, build_candidate, gated_slots
+from darc.gates import CandidateRef, GatedSlot, build_candidate, gated_slots, unremovable_message
 from darc.io import atomic_write_json, load_weights
 from darc.nn import Scaled, SumOf, ZeroOutput
 from darc.scaling import last_affine
-from darc.slots import SlotSpec
+from darc.slots import SlotSpec, default_removal, output_depends_on_input
 
 ARCH_FORMAT = "darc-architecture/1"
 
 
 class ArchitectureError(ValueError):
     """An architecture file does not fit the model it is applied to."""
+
+
+class UnsafeRemovalError(ValueError):
+    """Removing the slots that lost every candidate would leave a network whose output ignores its input."""
+
+
+#: What replaces a slot that keeps no candidate, by removal mode (``None``: the block keeps its shortcut).
+REMOVALS: dict[str, Callable[[SlotSpec], nn.Module | None]] = {
+    "shortcut": lambda spec: None,
+    "zero": lambda spec: ZeroOutput(spec.out_shape, spec.stride),
+    "identity": lambda spec: nn.Identity(),
+}
 
 
 @torch.no_grad()
@@ -54,12 +72,40 @@ def fold_scale_(module: nn.Module, scale: float) -> bool:
     return True
 
 
-def assemble_slot(spec: SlotSpec, parts: list[nn.Module]) -> nn.Module | None:
-    """What replaces a slot that keeps ``parts``: the part, their sum, or, with none kept, ``None`` for a
-    residual branch (the block becomes its shortcut) and :class:`darc.nn.ZeroOutput` otherwise."""
+def assemble_slot(spec: SlotSpec, parts: list[nn.Module], removal: str | None = None) -> nn.Module | None:
+    """What replaces a slot that keeps ``parts``: the part, their sum, or, with none kept, what ``removal``
+    (default: by the slot's kind) names in :data:`REMOVALS`."""
     if not parts:
-        return None if spec.kind == "branch" else ZeroOutput(spec.out_shape, spec.stride)
+        return REMOVALS[removal or default_removal(spec.kind)](spec)
     return parts[0] if len(parts) == 1 else SumOf(parts)
+
+
+def _refuse_unremovable(slots: dict[str, GatedSlot], emptied: list[str]) -> None:
+    """Raise :class:`UnsafeRemovalError` for emptied slots that cannot be removed."""
+    stuck = [slots[n].spec for n in emptied if slots[n].removal == "refuse"]
+    if stuck:
+        raise UnsafeRemovalError(unremovable_message(stuck))
+
+
+def _check_still_depends(model: nn.Module, slots: dict[str, GatedSlot], emptied: list[str]) -> None:
+    """Refuse a materialised ``model`` whose output no longer depends on its input once the whole-module
+    slots in ``emptied`` output zeros (each alone was probed when gated; together they may cut every path)."""
+    zeroed = [n for n in emptied if slots[n].spec.kind == "module" and slots[n].removal == "zero"]
+    shape = next((slots[n].probe_shape for n in zeroed if slots[n].probe_shape is not None), None)
+    if not zeroed or shape is None:
+        return
+    try:
+        depends = output_depends_on_input(model, shape)
+    except Exception as exc:  # noqa: BLE001 - an input the probe cannot fake: say so, keep the zeros
+        warnings.warn(f"cannot check that the network survives removing {zeroed} ({exc})", stacklevel=3)
+        return
+    if not depends:
+        names = ", ".join(repr(n) for n in zeroed)
+        raise UnsafeRemovalError(
+            f"slots {names} lost every candidate (all gates 0) and output zeros, and together they cut every path "
+            "from the network's input to its output (its output no longer depends on its input). Lower lam, or "
+            "leave some of them out of the slots"
+        )
 
 
 def _install(model: nn.Module, spec: SlotSpec, module: nn.Module | None) -> None:
@@ -76,6 +122,12 @@ def _base_record(model: nn.Module) -> dict[str, Any]:
     }
 
 
+def _removal_record(slot: GatedSlot, parts: list[nn.Module]) -> dict[str, str]:
+    """``{"removed_as": mode}`` for a whole-module slot that kept nothing (built-in slots' files are unchanged:
+    their kind says how they were removed)."""
+    return {"removed_as": slot.removal} if not parts and slot.spec.kind == "module" else {}
+
+
 def materialize(gated_model: nn.Module, threshold: float = 0.0) -> tuple[nn.Module, dict[str, Any]]:
     """A plain copy of ``gated_model`` with gates folded away, and its architecture record.
 
@@ -84,7 +136,10 @@ def materialize(gated_model: nn.Module, threshold: float = 0.0) -> tuple[nn.Modu
     """
     model = copy.deepcopy(gated_model)
     slots_record = []
-    for name, slot in gated_slots(model).items():
+    slots = gated_slots(model)
+    emptied = [n for n, s in slots.items() if all(g == 0 or abs(g) <= threshold for g in s.gate.detach().tolist())]
+    _refuse_unremovable(slots, emptied)
+    for name, slot in slots.items():
         parts, kept = [], []
         gates = slot.gate.detach().tolist()
         cut = [g for g in gates if g != 0 and abs(g) <= threshold]
@@ -96,8 +151,9 @@ def materialize(gated_model: nn.Module, threshold: float = 0.0) -> tuple[nn.Modu
             scaled = not fold_scale_(candidate, g)
             parts.append(Scaled(candidate, g) if scaled else candidate)
             kept.append({**ref.to_dict(), "gate": g, "constant_scale": scaled})
-        _install(model, slot.spec, assemble_slot(slot.spec, parts))
-        slots_record.append({**slot.spec.to_dict(), "kept": kept})
+        _install(model, slot.spec, assemble_slot(slot.spec, parts, slot.removal))
+        slots_record.append({**slot.spec.to_dict(), "kept": kept, **_removal_record(slot, parts)})
+    _check_still_depends(model, slots, emptied)
     arch = {"format": ARCH_FORMAT, "base_model": _base_record(gated_model), "slots": slots_record}
     return model, arch
 
@@ -128,6 +184,8 @@ def check_architecture(arch: Any) -> None:
                 raise bad(f"{where}.{key}", "a list of positive integers")
         if not isinstance(slot.get("kept"), list | tuple):
             raise bad(f"{where}.kept", "a list")
+        if "removed_as" in slot and slot["removed_as"] not in REMOVALS:
+            raise bad(f"{where}.removed_as", f"one of {sorted(REMOVALS)}")
         for j, kept in enumerate(slot["kept"]):
             w = f"{where}.kept[{j}]"
             if not isinstance(kept, dict) or not isinstance(kept.get("alternative"), str):
@@ -184,7 +242,7 @@ def build(
                 msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
                 raise ArchitectureError(f"slot {spec.name!r}: cannot rebuild {ref.label!r}: {msg}") from exc
             parts.append(Scaled(module, kept["gate"]) if kept["constant_scale"] else module)
-        _install(base_model, spec, assemble_slot(spec, parts))
+        _install(base_model, spec, assemble_slot(spec, parts, slot.get("removed_as")))
     if state_dict is not None:
         load_weights(base_model, state_dict, "the given state dict")
     return base_model

@@ -35,7 +35,8 @@ class Scaled(nn.Module):
 
 
 class ZeroOutput(nn.Module):
-    """Outputs zeros of a slot's output shape: a whole-module slot whose every gate is zero.
+    """Outputs zeros of a slot's output shape: a slot whose every gate is zero and without which the network's
+    output still depends on its input (a residual or parallel branch; see :mod:`darc.materialize`).
 
     ``out_shape`` excludes the batch; for image tensors the spatial size follows the input
     (divided by ``stride``) so the module works at any resolution.

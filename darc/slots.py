@@ -152,3 +152,62 @@ def describe_slots(
     names = list(names)
     io = capture_io(model, names, example_input)
     return [SlotSpec(n, kind, tuple(io[n][0].shape[1:]), tuple(io[n][1].shape[1:])) for n in names]
+
+
+#: How a slot that loses every candidate is removed, by slot kind where the kind decides it: a built-in
+#: residual branch leaves its block's shortcut; a built-in conv slot lies inside such a branch, so zeros are
+#: safe. A whole-module slot ("module") is probed instead (:func:`module_removal`).
+REMOVAL_BY_KIND: dict[str, str] = {"branch": "shortcut", "conv": "zero"}
+
+#: Every removal mode: ``shortcut`` (the block keeps only its shortcut), ``zero`` (the slot outputs zeros: the
+#: network's output still depends on its input), ``identity`` (the slot passes its input on) and ``refuse`` (it
+#: cannot be removed: materialisation refuses).
+REMOVAL_MODES = ("shortcut", "zero", "identity", "refuse")
+
+
+def default_removal(kind: str) -> str:
+    """The removal of a slot of ``kind`` when nothing was probed (files written before removals were probed)."""
+    return REMOVAL_BY_KIND.get(kind, "zero")
+
+
+def _tensors(obj: object) -> list[torch.Tensor]:
+    """The tensors in a (nested) tuple / list / dict output, in order."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    items = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list | tuple) else ()
+    return [t for item in items for t in _tensors(item)]
+
+
+def _probe_batch(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """Two different random inputs (a private generator: the global RNG is untouched), on the model's device
+    and in its floating dtype."""
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+    return x if param is None else x.to(param.device, param.dtype)
+
+
+@torch.no_grad()
+def output_depends_on_input(model: nn.Module, input_shape: tuple[int, ...], zeroed: Iterable[str] = ()) -> bool:
+    """Whether ``model``'s output (eval mode) differs for two random inputs of ``input_shape`` (no batch) while
+    the sub-modules named in ``zeroed`` output zeros: False means that the output has become a constant."""
+    modules = dict(model.named_modules())
+    handles = [modules[n].register_forward_hook(lambda m, i, out: torch.zeros_like(out)) for n in zeroed]
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        outs = _tensors(model(_probe_batch(model, input_shape)))
+    finally:
+        for m, training in modes.items():
+            m.training = training
+        for h in handles:
+            h.remove()
+    return any(not torch.equal(t[0], t[1]) for t in outs if t.dim() > 0 and t.shape[0] == 2)
+
+
+def module_removal(model: nn.Module, spec: SlotSpec, input_shape: tuple[int, ...]) -> str:
+    """How whole-module slot ``spec`` of ``model`` is removed: ``zero`` where the network's output still depends
+    on its input with zeros in the slot's place (a residual or parallel branch), else ``identity`` where the
+    slot's input and output shapes match (a whole block), else ``refuse``."""
+    if output_depends_on_input(model, input_shape, [spec.name]):
+        return "zero"
+    return "identity" if spec.shape_preserving else "refuse"
