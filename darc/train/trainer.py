@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from darc.data.base import DatasetBundle
 from darc.data.loaders import make_eval_loader, make_loaders, prepare_epoch
+from darc.gates import gated_slots
 from darc.io import atomic_torch_save, atomic_write_json
 from darc.provenance import environment
 from darc.train import distributed as D
@@ -106,6 +107,12 @@ def _warn_if_cpu_amp_emulated(amp_dtype: torch.dtype) -> None:
         )
 
 
+def find_unused_parameters(model: nn.Module, cfg: TrainConfig) -> bool:
+    """DDP's ``find_unused_parameters``: on where ``cfg`` asks, and for a gated model whose zero-gated candidates
+    are skipped (no ``revive``): their weights get no gradient, which DDP must be told of."""
+    return cfg.ddp_find_unused_parameters or any(not s.revive for s in gated_slots(model).values())
+
+
 def fit(
     model: nn.Module,
     data: DatasetBundle | tuple[DataLoader, DataLoader | None],
@@ -127,7 +134,8 @@ def fit(
     """Train ``model`` per ``cfg``, checkpointing to ``out_dir``; resume from its checkpoint if any.
 
     Args:
-        model: the network (moved to ``device``; wrapped in DDP under torchrun).
+        model: the network (moved to ``device``; wrapped in DDP under torchrun, with
+            ``find_unused_parameters`` on for a gated model: :func:`find_unused_parameters`).
         data: a :class:`DatasetBundle` (loaders built with :func:`make_loaders`, seed ``cfg.seed``)
             or ``(train_loader, test_loader_or_None)``; exact mid-epoch resume needs the train
             loader's sampler to be a :class:`darc.data.ResumableSampler`.
@@ -219,7 +227,7 @@ def fit(
         ranks = ck.get("rng_ranks") or []
         set_rng_state(ranks[info.rank] if len(ranks) == info.world_size else ck["rng"])
         resumed_from = {"epoch": start_epoch, "step_in_epoch": start_step}
-    net = D.wrap_ddp(model, device, cfg.ddp_find_unused_parameters)
+    net = D.wrap_ddp(model, device, find_unused_parameters(model, cfg))
 
     def save(epoch: int, step: int, stats: EpochStats | None) -> None:
         """Collective (every rank calls it); rank 0 writes."""
