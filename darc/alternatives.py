@@ -9,7 +9,10 @@ An alternative is registered with :func:`register_alternative` as a class with
   shapes. ``original`` is the slot's original module, used for structure and, when ``init`` is true,
   for initialisation (``init=False`` is used when rebuilding from an architecture file, where the
   weights come from a state dict). ``calibration`` (a batch of the slot's real inputs) may be passed
-  with ``init=True``.
+  with ``init=True``;
+* optionally ``options``: the names of the config keys ``build`` accepts. Without it they are read from
+  ``build``'s signature (its keyword parameters; any key where it takes ``**config`` and names none).
+  A config key that is not an option is refused (:func:`check_options`), so a typo is not silently ignored.
 
 Users add their own the same way; see the README.
 """
@@ -17,6 +20,7 @@ Users add their own the same way; see the README.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -56,6 +60,33 @@ def list_alternatives() -> list[str]:
     return ALTERNATIVES.list()
 
 
+#: ``build`` parameters that are not config options: the slot, the original, ``init``, and the calibration
+#: batch :func:`darc.gates.gate_model` passes itself.
+_NOT_OPTIONS = frozenset({"self", "spec", "original", "init", "calibration"})
+
+
+def alternative_options(alt: Alternative) -> frozenset[str] | None:
+    """The config keys ``alt`` accepts (its ``options``, else its ``build``'s keyword parameters), or None where
+    its ``build`` takes any keyword (``**config``) and names no option."""
+    declared = getattr(alt, "options", None)
+    if declared is not None:
+        return frozenset(declared)
+    params = inspect.signature(alt.build).parameters.values()
+    named = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) - _NOT_OPTIONS
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params)
+    return None if takes_any and not named else named
+
+
+def check_options(name: str, config: dict[str, Any]) -> None:
+    """Refuse config keys that alternative ``name`` does not know (a typo would silently use a default)."""
+    known = alternative_options(get_alternative(name))
+    unknown = sorted(set(config) - known) if known is not None else []
+    if unknown:
+        listed = ", ".join(sorted(known)) if known else "none"
+        raise ValueError(f"alternative {name!r} has no option {', '.join(map(repr, unknown))} "
+                         f"(its options: {listed}); fix the spelling")
+
+
 _ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.Dropout, nn.Identity, nn.Hardswish)
 
 
@@ -81,6 +112,8 @@ def _layers(module: nn.Module) -> list[nn.Module] | None:
 class Original:
     """The slot's own module, unchanged."""
 
+    options = ()
+
     def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
         return None
 
@@ -91,6 +124,8 @@ class Original:
 @register_alternative("identity")
 class IdentityAlternative:
     """Skip the slot (output = input): only where input and output shapes match. No weights."""
+
+    options = ()
 
     def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
         if spec.kind == "branch":
@@ -111,6 +146,8 @@ class Narrow:
     output channels of every conv but the last are cut to ``ceil(ratio * width)``, keeping the
     channels whose filters have the largest l2 norm (the following BN and conv are sliced to match).
     """
+
+    options = ("ratio",)
 
     def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
         layers = _layers(original)
@@ -182,6 +219,8 @@ class DepthwiseSeparable:
     block-wise distillation (:func:`distill`) on the slot's real inputs. ``distill_steps`` > 0 here
     distils it once more at build time (kept for configs that relied on it).
     """
+
+    options = ("kernel_size", "distill_steps", "distill_lr")
 
     def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
         if len(spec.in_shape) != 3 or len(spec.out_shape) != 3:

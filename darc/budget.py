@@ -37,6 +37,17 @@ def measured_ratio(metric: str, base: torch.nn.Module, compressed: torch.nn.Modu
     raise ValueError(f"budget metric must be one of {METRICS}, got {metric!r}")
 
 
+def check_lambda_range(lam_low: Any, lam_high: Any) -> None:
+    """Refuse a bisection range that is not ``0 < lam_low < lam_high`` (finite numbers), before any search."""
+    for key, value in (("lam_low", lam_low), ("lam_high", lam_high)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"budget.{key} must be a finite number > 0 (the bisection runs in log lambda), "
+                             f"got {value!r}: fix it in the config or with --set budget.{key}=...")
+    if lam_low >= lam_high:
+        raise ValueError(f"budget.lam_low ({lam_low}) must be below budget.lam_high ({lam_high}): the bisection "
+                         "searches between them; swap them or widen the range")
+
+
 def find_lambda(exp: dict[str, Any], base_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
                 progress: bool = False) -> dict[str, Any]:
     """Bisection over lambda for ``exp['budget']``; writes ``out_dir/budget.json`` after every try."""
@@ -44,6 +55,7 @@ def find_lambda(exp: dict[str, Any], base_dir: str | Path, out_dir: str | Path, 
 
     b = {"metric": "param_bytes", "target_ratio": 2.0, "lam_low": 0.01, "lam_high": 100.0, "max_tries": 6,
          "tolerance": 0.05, **exp.get("budget", {})}
+    check_lambda_range(b["lam_low"], b["lam_high"])
     out = Path(out_dir)
     base = experiment.load_base(exp, base_dir).eval()
     if b.get("max_param_mb"):  # "at most N MB of parameters" is a parameter-byte ratio

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from darc.config import GRID_SEARCH_PEERS, SCALES, ConfigError, load_experiment
+from darc.config import GRID_SEARCH_PEERS, SCALES, ConfigError, load_experiment, load_yaml
 
 
 def _penalty_weight(text: str) -> float:
@@ -29,7 +29,19 @@ def _penalty_weight(text: str) -> float:
 
 
 def _experiment(args: argparse.Namespace) -> dict[str, Any]:
+    """The experiment ``--config`` (and ``--experiment``) name; a workflow config without ``--experiment`` is
+    refused with the keys it offers."""
+    if args.experiment is None:
+        _refuse_workflow_config(args.config)
     return load_experiment(args.config, args.set, key=args.experiment, scale=args.scale)
+
+
+def _refuse_workflow_config(path: str) -> None:
+    """A :class:`ConfigError` if ``path`` is a workflow config (a top-level ``experiments:`` mapping)."""
+    experiments = load_yaml(path).get("experiments")
+    if isinstance(experiments, dict):
+        keys = ", ".join(map(str, experiments)) or "none"
+        raise ConfigError(f"{path} is a workflow config: pick one with --experiment KEY (one of {keys})")
 
 
 def cmd_train(args: argparse.Namespace) -> dict:

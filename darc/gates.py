@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from darc.alternatives import distill, get_alternative
+from darc.alternatives import check_options, distill, get_alternative
 from darc.scaling import last_affine_name
 from darc.slots import (
     REMOVAL_MODES,
@@ -291,6 +291,7 @@ def build_candidate(
 ) -> nn.Module:
     """Build one candidate and check it has the slot's output shape (clear error if not)."""
     alt = get_alternative(ref.alternative)
+    check_options(ref.alternative, ref.config)
     reason = alt.applicable(spec, original)
     if reason:
         raise IncompatibleAlternativeError(
@@ -352,6 +353,11 @@ def gate_model(
         raise ValueError(f"original_share must lie in (0, 1) (or be None for 1/k), got {original_share}")
     if gate_init not in GATE_INITS:
         raise ValueError(f"gate_init must be one of {GATE_INITS}, got {gate_init!r}")
+    refs = [CandidateRef.parse(c) for c in candidates]
+    if not any(r.alternative == "original" for r in refs):
+        raise ValueError("the candidates must include 'original'")
+    for ref in refs:  # every one, applicable to some slot or not: a typo is never silently ignored
+        check_options(ref.alternative, ref.config)
     if not inplace:
         model = copy.deepcopy(model)
     names, kind = _resolve_slots(model, slots)
@@ -365,9 +371,6 @@ def gate_model(
     slot_inputs: dict[str, torch.Tensor] = {}
     if calibration is not None:
         slot_inputs = {n: io[0] for n, io in capture_io(model, names, calibration).items()}
-    refs = [CandidateRef.parse(c) for c in candidates]
-    if not any(r.alternative == "original" for r in refs):
-        raise ValueError("the candidates must include 'original'")
     for spec in specs:
         original = model.get_submodule(spec.name)
         mods, kept_refs = [], []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -94,12 +95,18 @@ def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with advice
-        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
-        raise CheckpointError(
-            f"could not load {path} ({type(exc).__name__}: {first}). The file is corrupt or was not "
-            "written by darc; delete it and rerun the step that produces it (training resumes "
-            "from the last good checkpoint if one exists)."
-        ) from exc
+        raise CheckpointError(f"could not load {path}: {_unreadable_reason(exc)}") from exc
+
+
+def _unreadable_reason(exc: BaseException) -> str:
+    """Why a weights-only load failed and what to do, in words of our own: PyTorch's message advises
+    ``weights_only=False`` (unsafe, and no help for a file that is not a checkpoint)."""
+    forbidden = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    if forbidden:
+        return (f"it holds a Python object ({forbidden[1]}), not only tensors and plain values, so it was not "
+                "written by darc and is not loaded; re-create it with darc")
+    return ("it is not a readable checkpoint (corrupt, truncated, or not a torch file); delete it and re-create "
+            "it by rerunning the step that writes it (training resumes from the last good checkpoint if one exists)")
 
 
 def load_weights(model: torch.nn.Module, state: dict[str, Any], source: str | os.PathLike) -> torch.nn.Module:
