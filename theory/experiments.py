@@ -41,7 +41,7 @@ from theory.empirical import (
     unit_sup,
 )
 from theory.gates import Box, L1Ball, WeightedL1
-from theory.generalisation import gap_experiment, gap_fits, nonvacuous_run, setting_from
+from theory.generalisation import gap_experiment, gap_fits, gap_n_sweep, nonvacuous_run, setting_from
 
 Config = Mapping[str, Any]
 
@@ -288,13 +288,17 @@ def weighted_table(cfg: Config, seeds: list[int]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------------
 def gap_table(cfg: Config, seeds: list[int]) -> pd.DataFrame:
-    """The generalisation experiment for each family (nested tasks), the fits of the gap's growth in the
-    width, and the non-vacuous example."""
-    base = {k: v for k, v in cfg.items() if k not in ("widths", "families", "seeds", "nonvacuous")}
+    """The generalisation experiment for each family (nested tasks, warm-started along the widths), the
+    fits of the gap's growth in the width, the gap against n at a fixed width, and the non-vacuous example."""
+    base = {k: v for k, v in cfg.items() if k not in ("widths", "families", "seeds", "nonvacuous", "n_sweep")}
     setting = setting_from(base)
     parts = [gap_experiment(fam, cfg["widths"][fam], seeds, setting) for fam in cfg["families"]]
     df = pd.concat(parts, ignore_index=True)
     out = [df, gap_fits(df, setting)]
+    if cfg.get("n_sweep"):
+        sweep = dict(cfg["n_sweep"])
+        ns, width = [int(n) for n in sweep.pop("ns")], int(sweep.pop("width"))
+        out += [gap_n_sweep(fam, ns, width, seeds, setting_from({**base, **sweep})) for fam in cfg["families"]]
     if cfg.get("nonvacuous"):
         nv = dict(cfg["nonvacuous"])
         width = int(nv.pop("width"))

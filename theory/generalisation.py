@@ -8,15 +8,20 @@ training set must fit noise). Two families, each grown in its own width:
 - ``hidden``: ``f(x) = sum_j alpha_j v_j relu(<u_j, x>)`` with ``m`` units, ``|v_j| <= V``,
   ``||u_j|| <= U``; the teacher is a two-unit ReLU network.
 
-The tasks are **nested**: the sample, the flipped labels, the teacher, candidate j's feature map and
-unit j's initial weights each come from their own seeded generator, so growing the width only adds
-candidates (or units) and never changes the task.
+The tasks are **nested**: the training sample, the test sample, the flipped labels, the teacher,
+candidate j's feature map and unit j's initial weights each come from their own seeded generator, so
+growing the width only adds candidates (or units) and never changes the task, and growing the
+training sample only adds points (the test sample stays the same).
 
 Both gate sets are trained identically (same data, same initial weights, full-batch Adam on the
-logistic loss, projection onto the constraints after every step); only the gate set differs:
-``||alpha||_1 <= A`` or ``alpha in [0, 1]^width``. The gap is test minus training ramp loss
-``clip(1 - y f(x), 0, 1)`` (in [0, 1], 1-Lipschitz in f: the loss of the generalisation bound),
-and also of the 0-1 error.
+logistic loss, projection onto the constraints after every step, until the training objective stops
+improving: :func:`train`); only the gate set differs: ``||alpha||_1 <= A`` or ``alpha in [0, 1]^width``.
+Along the widths each model is warm-started from the trained model of the next smaller width (its
+gates and weights, the new candidates' gates at 0: a point of the larger class with the same
+function), and the best iterate is kept, so the training objective never rises with the width: a
+larger class is never compared underfitted. The gap is test minus training ramp loss
+``clip(1 - y f(x), 0, 1)`` (in [0, 1], 1-Lipschitz in f: the loss of the generalisation bound), and
+also of the 0-1 error. :func:`gap_n_sweep` grows the training sample at a fixed width instead.
 """
 
 from __future__ import annotations
@@ -48,10 +53,13 @@ class GapSetting:
     V: float = 4.0
     U: float = 4.0
     B: float = 1.0
-    steps: int = 200
+    steps: int = 3000  # at most this many steps per model
     lr: float = 0.05
     init_gate: float = 0.01
     delta: float = 0.05
+    tol: float = 1e-4  # converged: the best objective improved by less than tol (relative) in `patience` steps
+    patience: int = 100
+    warm_start: bool = True  # along the widths, from the trained model of the next smaller width
 
 
 def gate_set(gate: str, setting: GapSetting) -> L1Ball | Box:
@@ -65,10 +73,9 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 def _task(family: str, width: int, seed: int, s: GapSetting):
     """Data (features or inputs), labels and the initial weights, all fixed by ``seed`` and nested in
     the width: candidate (unit) j's map and initial weights do not depend on how many there are."""
-    n = s.n_train + s.n_test
-    data_rng = _rng(seed, 0)
-    x = sphere_points(n, s.d, s.B, data_rng)
-    flip = data_rng.uniform(size=n) < s.noise
+    x = np.concatenate([sphere_points(s.n_train, s.d, s.B, _rng(seed, 0)),  # nested in n_train
+                        sphere_points(s.n_test, s.d, s.B, _rng(seed, 4))])
+    flip = np.concatenate([_rng(seed, 0, 1).uniform(size=s.n_train), _rng(seed, 4, 1).uniform(size=s.n_test)]) < s.noise
     teacher_rng = _rng(seed, 2)
     if family == "linear":
         phi = np.concatenate([random_feature_maps(x, 1, s.p, s.B, _rng(seed, 1, j), s.bandwidth)
@@ -114,42 +121,117 @@ def ramp_loss(margin: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - np.asarray(margin, dtype=float), 0.0, 1.0)
 
 
-def gap_run(family: str, width: int, gate: str, seed: int, setting: GapSetting | None = None) -> dict:
-    """Train one gated model and measure its training and test losses."""
-    s = setting or GapSetting()
-    gates = gate_set(gate, s)
-    data, y, weights = _task(family, width, seed, s)
-    alpha = gates.project(torch.full((width,), s.init_gate, dtype=torch.float64))
-    _project_weights(family, weights, s)
-    params = [alpha.requires_grad_(), *(t.requires_grad_() for t in weights.values())]
+@dataclass
+class Model:
+    """A gated model's parameters: the gates and the family's weights (``w``, or ``u`` and ``v``)."""
+
+    alpha: torch.Tensor
+    weights: dict[str, torch.Tensor]
+
+    def detached(self) -> Model:
+        return Model(self.alpha.detach().clone(), {k: t.detach().clone() for k, t in self.weights.items()})
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How training ended: steps taken, whether the objective had converged, its value at the kept model."""
+
+    steps: int
+    converged: bool
+    objective: float
+
+
+def train(family: str, data: torch.Tensor, y: torch.Tensor, model: Model, gates: L1Ball | Box,
+          s: GapSetting) -> tuple[Model, Fit]:
+    """Projected full-batch Adam on the mean logistic loss over the training points, from ``model``.
+
+    Stops after ``s.steps`` steps or once the best objective improved by less than ``s.tol`` (relative)
+    over ``s.patience`` steps; returns the best iterate seen (the starting point included), so the
+    objective is never above the starting one.
+    """
+    train_idx = slice(0, s.n_train)
+    current = model.detached()
+    params = [current.alpha.requires_grad_(), *(t.requires_grad_() for t in current.weights.values())]
     opt = torch.optim.Adam(params, lr=s.lr)
-    train = slice(0, s.n_train)
-    for _ in range(s.steps):
-        loss = torch.nn.functional.softplus(-y[train] * _forward(family, data, alpha, weights, train)).mean()
+    best, best_loss, checkpoint = current.detached(), float("inf"), float("inf")
+    steps, converged = 0, False
+    while True:
+        loss = torch.nn.functional.softplus(-y[train_idx] * _forward(family, data, current.alpha, current.weights,
+                                                                     train_idx)).mean()
+        if loss.item() < best_loss:
+            best, best_loss = current.detached(), loss.item()
+        if steps and steps % s.patience == 0:
+            converged = checkpoint - best_loss < s.tol * checkpoint
+            checkpoint = best_loss
+        if converged or steps == s.steps:
+            return best, Fit(steps, converged, best_loss)
         opt.zero_grad()
         loss.backward()
         opt.step()
         with torch.no_grad():
-            alpha.copy_(gates.project(alpha))
-        _project_weights(family, weights, s)
+            current.alpha.copy_(gates.project(current.alpha))
+        _project_weights(family, current.weights, s)
+        steps += 1
+
+
+def _measure(family: str, data: torch.Tensor, y: torch.Tensor, model: Model, s: GapSetting) -> dict:
+    """Training and test ramp losses and 0-1 errors of a trained model."""
     with torch.no_grad():
-        margin = (y * _forward(family, data, alpha, weights, slice(None))).numpy()
-    ramp = ramp_loss(margin)
-    err = (margin <= 0).astype(float)
+        margin = (y * _forward(family, data, model.alpha, model.weights, slice(None))).numpy()
+    ramp, err = ramp_loss(margin), (margin <= 0).astype(float)
     tr, te = slice(0, s.n_train), slice(s.n_train, None)
+    return {"train_loss": ramp[tr].mean(), "test_loss": ramp[te].mean(),
+            "test_loss_se": ramp[te].std(ddof=1) / np.sqrt(s.n_test),
+            "train_err": err[tr].mean(), "test_err": err[te].mean()}
+
+
+def _grow(start: Model, model: Model) -> Model:
+    """``model``'s initial weights with ``start`` (a trained smaller model) in its first candidates, and the
+    new candidates' gates at 0: the same function as ``start``, in the larger class."""
+    width = start.alpha.shape[0]
+    alpha = torch.zeros_like(model.alpha)
+    alpha[:width] = start.alpha
+    weights = {key: torch.cat([start.weights[key], t[width:]]) for key, t in model.weights.items()}
+    return Model(alpha, weights)
+
+
+def _fit(family: str, width: int, gate: str, seed: int, s: GapSetting,
+         start: Model | None = None) -> tuple[dict, Model]:
+    """Train one gated model (from its initial weights, or warm-started from ``start``) and measure it."""
+    gates = gate_set(gate, s)
+    data, y, weights = _task(family, width, seed, s)
+    model = Model(gates.project(torch.full((width,), s.init_gate, dtype=torch.float64)), weights)
+    _project_weights(family, model.weights, s)
+    if start is not None:
+        model = _grow(start, model)
+    model, fit = train(family, data, y, model, gates, s)
     row = {
         "experiment": "gap", "family": family, "gate": gate, "x_name": "k" if family == "linear" else "m",
-        "x": width, "seed": seed, "n": s.n_train,
-        "train_loss": ramp[tr].mean(), "test_loss": ramp[te].mean(),
-        "test_loss_se": ramp[te].std(ddof=1) / np.sqrt(s.n_test),
-        "train_err": err[tr].mean(), "test_err": err[te].mean(),
-        "alpha_l1": float(alpha.detach().abs().sum()),
+        "x": width, "seed": seed, "n": s.n_train, **_measure(family, data, y, model, s),
+        "alpha_l1": float(model.alpha.abs().sum()), "train_objective": fit.objective, "steps_run": fit.steps,
+        "converged": fit.converged, "warm_start": start is not None,
     }
     row["estimate"] = row["test_loss"] - row["train_loss"]
     row["gap_01"] = row["test_err"] - row["train_err"]
     row["bound"] = gap_bound(family, width, gate, s)
     row["vacuous"] = bool(row["bound"] >= 1.0)  # the ramp-loss gap is at most 1
-    return row
+    return row, model
+
+
+def gap_run(family: str, width: int, gate: str, seed: int, setting: GapSetting | None = None) -> dict:
+    """Train one gated model from its initial weights and measure its training and test losses."""
+    return _fit(family, width, gate, seed, setting or GapSetting())[0]
+
+
+def gap_path(family: str, widths: Sequence[int], gate: str, seed: int, setting: GapSetting | None = None) -> list[dict]:
+    """One row per width (increasing); with ``warm_start`` each model starts from the previous width's."""
+    s = setting or GapSetting()
+    rows, model = [], None
+    for width in sorted(int(w) for w in widths):
+        row, trained = _fit(family, width, gate, seed, s, model if s.warm_start else None)
+        rows.append(row)
+        model = trained
+    return rows
 
 
 def gap_bound(family: str, width: int, gate: str, s: GapSetting) -> float:
@@ -169,10 +251,34 @@ def gap_experiment(
     family: str, widths: Sequence[int], seeds: Iterable[int], setting: GapSetting | None = None,
     gates: Sequence[str] = ("l1", "box"),
 ) -> pd.DataFrame:
-    """One row per (width, gate, seed)."""
+    """One row per (width, gate, seed): :func:`gap_path` per gate and seed."""
     s = setting or GapSetting()
-    rows = [gap_run(family, w, g, seed, s) for seed in seeds for w in widths for g in gates]
+    rows = [row for seed in seeds for g in gates for row in gap_path(family, widths, g, seed, s)]
     return pd.DataFrame(rows)
+
+
+def gap_n_sweep(family: str, ns: Sequence[int], width: int, seeds: Iterable[int], setting: GapSetting | None = None,
+                gates: Sequence[str] = ("l1", "box")) -> pd.DataFrame:
+    """The gap against the training-sample size at a fixed width (nested samples, the same test set),
+    each model trained from its initial weights; plus the log-log slope of the mean gap over seeds per
+    gate (the bound's: -1/2; NaN when a mean gap is not positive)."""
+    s = setting or GapSetting()
+    rows = [{**gap_run(family, width, g, seed, replace(s, n_train=int(n))), "experiment": "gap_n", "x_name": "n",
+             "x": int(n), "width": width}
+            for seed in seeds for n in ns for g in gates]
+    df = pd.DataFrame(rows)
+    slopes = []
+    for gate, part in df.groupby("gate"):
+        mean = part.groupby("x")["estimate"].mean()
+        fit = (fits.loglog_slope(mean.index.to_numpy(float), mean.to_numpy()) if (mean > 0).all()
+               else {"slope": float("nan"), "slope_se": float("nan"), "r2": float("nan")})
+        bound = part.groupby("x")["bound"].mean()
+        slopes.append({"experiment": "gap_n_slope", "family": family, "gate": gate, "x_name": "log_n",
+                       "quantity": "loglog_slope", "width": width, "estimate": fit["slope"], "se": fit["slope_se"],
+                       "r2": fit["r2"], "predicted_slope": -0.5,
+                       "bound_slope": fits.loglog_slope(bound.index.to_numpy(float), bound.to_numpy())["slope"],
+                       "n_min": int(mean.index.min()), "n_max": int(mean.index.max())})
+    return pd.concat([df, pd.DataFrame(slopes)], ignore_index=True)
 
 
 #: The growth of the gap bound's complexity term in the width, per family and gate (theory.fits.SHAPES).

@@ -195,7 +195,7 @@ def tightness_figure(tightness: pd.DataFrame):
     ax.set(xlim=(0, 1.05), xlabel="certified estimate / bound (largest over constructions)",
            title="(a) how close a certified value comes")
     ax = axes[1]
-    lin = t[t["bound_name"] == "linear_gated"]
+    lin = t[(t["bound_name"] == "linear_gated") & (t["signs"] == "all")]  # not the sampled patterns (k = 2^(n-1))
     for i, (construction, part) in enumerate(lin.groupby("construction")):
         part = part.sort_values("x")
         ax.plot(part["x"], part["ratio"], "o-", ms=4, color=f"C{i}", label=construction)
@@ -218,9 +218,13 @@ def tightness_figure(tightness: pd.DataFrame):
     return fig
 
 
-def rates_figure(rates: pd.DataFrame):
-    """R_S against n on log-log axes, with the fitted slope (theory: -1/2)."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+def rates_figure(rates: pd.DataFrame, gap: pd.DataFrame | None = None):
+    """(a) R_S against n on log-log axes, with the fitted slope (theory: -1/2); (b) beside it, the
+    generalisation gap against n at a fixed width (the gap experiment's n-sweep), with its bound."""
+    sweep = pd.DataFrame() if gap is None else gap[gap["experiment"] == "gap_n"]
+    fig, axes = plt.subplots(1, 2 if not sweep.empty else 1, figsize=(12 if not sweep.empty else 6, 4.5),
+                             squeeze=False)
+    ax = axes[0, 0]
     pts = rates[rates["experiment"] == "rates"]
     slopes = rates[rates["experiment"] == "rate_slope"].set_index("family")
     for i, (family, part) in enumerate(pts.groupby("family")):
@@ -228,8 +232,22 @@ def rates_figure(rates: pd.DataFrame):
         _curve(ax, part, f"{family}: slope {s['estimate']:.3f} ± {s['se']:.3f}", f"C{i}",
                bound_label=f"{family}: bound (slope -1/2)")
     ax.set(xscale="log", yscale="log", xlabel="sample size n", ylabel="R_S (exact sup, MC mean ± 3 SE)",
-           title="R_S against n: fitted log-log slope (theory: -0.5)")
+           title="(a) R_S against n: fitted log-log slope (theory: -0.5)")
     ax.legend(fontsize=7)
+    if not sweep.empty:
+        ax = axes[0, 1]
+        fitted = gap[gap["experiment"] == "gap_n_slope"].set_index(["family", "gate"])
+        for i, ((family, gate), part) in enumerate(sweep.groupby(["family", "gate"])):
+            g = part.groupby("x")
+            mean, se = g["estimate"].mean(), g["estimate"].sem().fillna(0)
+            slope = fitted.loc[(family, gate)]
+            ax.errorbar(mean.index, mean.values, yerr=se.values, marker="o", ms=3, capsize=2, color=f"C{i}",
+                        label=f"{family}, {gate}: gap slope {slope['estimate']:.2f} ± {slope['se']:.2f} "
+                              f"(bound's {slope['bound_slope']:.2f})")
+        width = int(sweep["width"].iloc[0])
+        ax.set(xscale="log", yscale="log", xlabel="training points n", ylabel="test - train ramp loss (mean ± SE)",
+               title=f"(b) the generalisation gap against n (width {width}, {sweep['seed'].nunique()} seeds)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

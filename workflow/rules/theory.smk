@@ -12,7 +12,7 @@ THEORY_RESULTS = RESULTS
 THEORY_LOGS = f"{RUNS}/logs/theory"
 THEORY_PARTS = ["linear", "hidden", "weighted", "gap", "rates", "tightness"]
 THEORY_FIGURE_PARTS = {"linear": ["linear", "weighted"], "hidden": ["hidden"], "gap": ["gap"],
-                       "tightness": ["tightness"], "rates": ["rates"]}
+                       "tightness": ["tightness"], "rates": ["rates", "gap"]}
 THEORY_NOTEBOOKS = sorted(p.stem for p in Path("notebooks").glob("0*.py"))
 THEORY_OUTPUTS = [
     f"{THEORY_RESULTS}/tables/theory.csv",
@@ -142,6 +142,7 @@ rule theory_figure_tightness:
 rule theory_figure_rates:
     input:
         rates=f"{THEORY_RESULTS}/theory/rates.csv",
+        gap=f"{THEORY_RESULTS}/theory/gap.csv",
         provenance=expand(f"{THEORY_RESULTS}/theory/{{part}}.provenance.json", part=THEORY_FIGURE_PARTS["rates"]),
     output:
         png=report(f"{THEORY_RESULTS}/figures/theory_rates.png", caption="../report/theory_rates.rst", category="Theory"),
