@@ -216,6 +216,21 @@ print(f"all {every.shape[0]} sign patterns: certified {allp:.4f}  bound "
 assert abs(onehot - float(tb.linear_gated_bound(1, 1, 1, 1, 12))) < 1e-12 and abs(allp - 1) < 1e-12
 
 # %% [markdown]
+# **Is the factor 2 under the root needed?** A width term $\sqrt{\ln k}$ in place of $\sqrt{2\ln k}$ would
+# give $(1 + \sqrt{(n-1)\ln 2})/\sqrt n$ for all sign patterns, below their certified value 1 from
+# $n = 32$ on. There $2^{n-1}$ candidates cannot be listed, but they need not be: for each sign vector
+# the model uses the pattern $\pm\sigma$, one of them (`theory.tightness.sampled_pattern_rows`, random
+# sign vectors; every one attains $AWB$):
+
+# %%
+rows = tt.sampled_pattern_rows({"A": 1.0, "W": 1.0, "B": 1.0, "patterns": {"ns": [16, 32, 64, 256], "draws": 100}})
+for r in rows:
+    narrower = (1 + np.sqrt(np.log(r["x"]))) / np.sqrt(r["n"])
+    print(f"n={r['n']:3d}: certified {r['estimate']:.4f} ± {r['se']:.4f}; bound {r['bound']:.4f}; "
+          f"with sqrt(ln k) it would be {narrower:.4f}")
+    assert r["estimate"] <= r["bound"] and (r["n"] < 32 or r["estimate"] > narrower)
+
+# %% [markdown]
 # ## Step 9 — known bounds beside ours
 #
 # **Scalar features ($p = 1$).** With $|w_j| \le W$ the class is

@@ -98,6 +98,20 @@ for costs in ([0.3] * 5, rng.uniform(0.05, 1, 20)):
 t_star, equal_costs
 
 # %% [markdown]
+# **Checked against a certified value with many unequal costs.** All $2^{n-1}$ sign patterns as scalar
+# features ($n = 10$: 512 candidates), every pattern at cost 0.1 but one at cost 1: for each sign vector
+# the model puts $A'/c_j$ on the best candidate (`theory.tightness.weighted_pattern_rows`), and the mean
+# over all $2^n$ sign vectors must stay under both bounds. A refined bound that weighed every
+# candidate's spread as the most expensive one's ($t^2/(2c_{\max}^2)$) would not:
+
+# %%
+import theory.tightness as tt
+
+for r in tt.weighted_pattern_rows({"n": 10, "W": 1.0, "B": 1.0, "A": 1.0, "cost": 0.1}):
+    print(f"{r['bound_name']:24s} k={r['x']}: certified {r['estimate']:.4f} <= bound {r['bound']:.4f}")
+    assert r["estimate"] <= r["bound"]
+
+# %% [markdown]
 # ## Step 4 — the penalised form lies in a constrained class (fixed before the sample)
 #
 # Let $\hat\alpha$ minimise $\hat L(\alpha) + \lambda\sum_j c_j|\alpha_j|$ with $\hat L \ge 0$. Comparing

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_theory_does_not_import_darc():
     for path in (ROOT / "theory").glob("*.py"):
         assert not re.search(r"^\s*(import|from)\s+darc\b", path.read_text(), re.M), path
-    code = ("import sys, theory.bounds, theory.checks, theory.config, theory.empirical, theory.experiments, "
-            "theory.fits, theory.gates, theory.generalisation, theory.notebook, theory.outputs, theory.plots, "
-            "theory.tightness; "
+    code = ("import sys, theory.bounds, theory.checks, theory.config, theory.coverage, theory.empirical, "
+            "theory.experiments, theory.fits, theory.gates, theory.generalisation, theory.notebook, theory.outputs, "
+            "theory.plots, theory.tightness; "
             "assert not [m for m in sys.modules if m == 'darc' or m.startswith('darc.')]")
     subprocess.run([sys.executable, "-c", code], check=True)
 
