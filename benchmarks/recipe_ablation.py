@@ -22,22 +22,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: Each lever as overrides of the experiment (``--set`` syntax). ``today``: the default recipe before the
-#: issue (plain cross-entropy, cosine from lr 0.005, 300 fine-tune steps).
+#: The recipe before the issue, stated in full (plain cross-entropy, cosine from lr 0.005 without warm-up), so a
+#: lever means the same whichever recipe the run's own ``experiment.yaml`` carries.
+TODAY: list[str] = ["finetune.distill={alpha: 0.0}", "finetune.lr=0.005", "finetune.warmup_epochs=0.0",
+                    "finetune.schedule=cosine"]
+_DISTILL = ["finetune.distill={alpha: 0.9, temperature: 4.0}"]
+_LR = ["finetune.lr=0.02", "finetune.warmup_epochs=0.05"]
+_JOINT = ["search.weights=train", "search.handoff=searched"]
+
+#: Each lever as overrides of the experiment (``--set`` syntax), applied after :data:`TODAY` (later ones win).
 LEVERS: dict[str, list[str]] = {
     "today": [],
-    "distill": ["finetune.distill={alpha: 0.9, temperature: 4.0}"],
-    "lr": ["finetune.lr=0.02", "finetune.warmup_epochs=0.05"],
+    "distill": _DISTILL,
+    "lr": _LR,
     "lr05": ["finetune.lr=0.05", "finetune.warmup_epochs=0.05"],
     "rewind": ["finetune.schedule=rewind"],
     "budget12": ["finetune.budget=0.12"],  # the paper's proportion after the base (10-14 %); today's is 4-6 %
-    "joint": ["search.weights=train", "search.handoff=searched"],
-    "distill_lr": ["finetune.distill={alpha: 0.9, temperature: 4.0}", "finetune.lr=0.02",
-                   "finetune.warmup_epochs=0.05"],
-    "distill_lr_budget12": ["finetune.distill={alpha: 0.9, temperature: 4.0}", "finetune.lr=0.02",
-                            "finetune.warmup_epochs=0.05", "finetune.budget=0.12"],
-    "distill_lr_joint": ["finetune.distill={alpha: 0.9, temperature: 4.0}", "finetune.lr=0.02",
-                         "finetune.warmup_epochs=0.05", "search.weights=train", "search.handoff=searched"],
+    "joint": _JOINT,
+    "distill_lr": [*_DISTILL, *_LR],
+    "distill_budget12": [*_DISTILL, "finetune.budget=0.12"],
+    "distill_lr_budget12": [*_DISTILL, *_LR, "finetune.budget=0.12"],
+    "distill_lr_joint": [*_DISTILL, *_LR, *_JOINT],
 }
 
 
@@ -54,7 +59,7 @@ def run_lever(run: Path, point: str, seed: int, base_seed: int, lever: str, out:
     from darc.config import load_experiment
     from darc.peers import stages
 
-    overrides = LEVERS[lever]
+    overrides = [*TODAY, *LEVERS[lever]]
     exp = load_experiment(run / "experiment.yaml", [f"seed={seed}", *overrides])
     base = run / f"seed{base_seed}" / "base"
     search = run / f"seed{seed}" / "search" / point

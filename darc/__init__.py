@@ -15,6 +15,7 @@ from typing import Any
 #: ``darc.reporting`` (the workflow's table and figure jobs) does not pay for torch
 _EXPORTS = {
     "ALTERNATIVES": "alternatives", "list_alternatives": "alternatives", "register_alternative": "alternatives",
+    "CompressionResult": "compressor", "Compressor": "compressor", "CompressorStateError": "compressor",
     "COST_MODELS": "costs", "CostContext": "costs", "architecture_cost": "costs", "assign_costs": "costs",
     "DEFAULT_CANDIDATES": "gates", "GatedSlot": "gates", "IncompatibleAlternativeError": "gates",
     "gate_model": "gates", "gated_slots": "gates",

@@ -11,8 +11,6 @@ Everything is written atomically; a killed search resumes from its checkpoint.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from darc.compressor import (
+    Compressor,
+    kept_labels,
+    slot_decisions,
+)
 from darc.costs import CostContext, architecture_cost, assign_costs
-from darc.gates import DEFAULT_CANDIDATES, CandidateRef, gate_model, gate_table, gated_slots
+from darc.gates import DEFAULT_CANDIDATES, gate_model, gate_table, gated_slots
 from darc.io import atomic_torch_save, atomic_write_json, atomic_write_text, fingerprint
-from darc.materialize import load_materialized, materialize, save_materialized
-from darc.penalty import ProximalGateStep, check_lam, gate_penalty, search_param_groups
-from darc.slots import capture_io
+from darc.materialize import load_materialized, save_materialized
+from darc.penalty import check_lam, gate_penalty, search_param_groups
 from darc.train import TrainConfig, fit
 from darc.train import distributed as D
 
@@ -41,21 +43,6 @@ SEARCH_WEIGHTS = frozenset({"train", "frozen"})
 #: start). Under an l1 penalty the gates shrink as well as select (the lasso's bias); ``rebuilt`` keeps the
 #: selection and undoes the shrinkage, as a relaxed lasso refits.
 SEARCH_HANDOFFS = frozenset({"searched", "rebuilt"})
-
-
-@contextmanager
-def weights_frozen(gated: nn.Module, frozen: bool = True) -> Iterator[None]:
-    """Within the block, every parameter of ``gated`` but the gates stops requiring gradients (so the
-    optimiser skips it and backward does not compute its gradient); afterwards each is as it was."""
-    gate_ids = {id(s.gate) for s in gated_slots(gated).values()}
-    held = [p for p in gated.parameters() if id(p) not in gate_ids and p.requires_grad] if frozen else []
-    for p in held:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in held:
-            p.requires_grad_(True)
 
 
 @dataclass
@@ -211,7 +198,11 @@ def run_search(
         pairs=cfg.latency_pairs, min_block_time=cfg.latency_block_time,
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
-    start_state = pre_search_state(gated) if cfg.handoff == "rebuilt" else None
+    compressor = Compressor.from_gated(
+        gated, lam=cfg.lam, calibration=_calibration_batch(data.train, max(cfg.calibration_samples, 1)),
+        weights=cfg.weights, handoff=cfg.handoff, single_candidate=cfg.single_candidate, nonnegative=cfg.nonnegative,
+        cost_model=cfg.cost_model,
+    )
     if info.is_main:
         atomic_write_json(cost_report, out / "costs.json")
     gates_log = GateLog(out / "gates.jsonl", enabled=info.is_main)
@@ -245,25 +236,20 @@ def run_search(
     train = cfg.train
     if info.distributed and not cfg.revive:
         train = replace(train, ddp_find_unused_parameters=True)
-    with weights_frozen(gated, cfg.weights == "frozen"):
-        if cfg.warmup_epochs:  # the same recipe without the proximal step: alternatives learn before the penalty
-            fit(gated, data, replace(train, epochs=cfg.warmup_epochs), out / "warmup", resume=resume,
-                device=device, optimizer=search_optimizer(gated, cfg), progress=progress,
-                fingerprint=run_fingerprint, **phase_hooks("warmup", 0))
-        result = fit(
-            gated, data, train, out / "train", resume=resume, device=device,
-            optimizer=search_optimizer(gated, cfg), step_hook=ProximalGateStep(gated, cfg.lam, cfg.nonnegative),
-            progress=progress, fingerprint=run_fingerprint, **phase_hooks("search", cfg.warmup_epochs),
-        )
-    gated.to("cpu").eval()
-    if cfg.single_candidate:
-        keep_strongest_candidate_(gated, _calibration_batch(data.train, max(cfg.calibration_samples, 1)))
-    searched_gates = gate_table(gated)
-    if start_state is not None:
-        rebuild_from_(gated, start_state)
-    plain, arch = materialize(gated)
-    arch["search"] = {"lam": cfg.lam, "cost_model": cfg.cost_model, "arch_cost": architecture_cost(gated),
-                      "handoff": cfg.handoff}
+    if cfg.warmup_epochs:  # the same recipe without the proximal step: alternatives learn before the penalty
+        fit(gated, data, replace(train, epochs=cfg.warmup_epochs), out / "warmup", resume=resume,
+            device=device, optimizer=search_optimizer(gated, cfg), progress=progress,
+            fingerprint=run_fingerprint, **phase_hooks("warmup", 0))
+    result = fit(
+        gated, data, train, out / "train", resume=resume, device=device,
+        optimizer=search_optimizer(gated, cfg), step_hook=compressor.step,
+        progress=progress, fingerprint=run_fingerprint, **phase_hooks("search", cfg.warmup_epochs),
+    )
+    if compressor.steps == 0:  # the search had finished in an earlier process: fit resumed its final state
+        compressor.mark_searched(1)
+    compressed = compressor.compress()
+    plain, arch = compressed.model, compressed.architecture
+    searched_gates = compressed.report["final_gates"]
     arch_path, weights_path = out / "materialized" / "architecture.json", out / "materialized" / "weights.pt"
     if info.is_main:
         arch_path, weights_path = save_materialized(plain, arch, out / "materialized")
@@ -300,76 +286,6 @@ class GateLog:
 def _steps_per_epoch(data: Any, cfg: TrainConfig, world_size: int) -> int:
     steps = len(data.train) // world_size // cfg.batch_size
     return max(1, min(steps, cfg.max_steps_per_epoch or steps))
-
-
-def kept_labels(arch: dict[str, Any]) -> dict[str, list[str]]:
-    """Slot name -> labels of the candidates an architecture record keeps (empty: dropped)."""
-    return {s["name"]: [CandidateRef(k["alternative"], k["config"]).label for k in s["kept"]] for s in arch["slots"]}
-
-
-def slot_decisions(kept: dict[str, list[str]]) -> dict[str, Any]:
-    """Counts of slots ``kept`` (the original alone), ``replaced`` (alternatives only), ``mixed`` (the
-    original beside alternatives) and ``dropped`` (nothing), and which alternatives replaced slots."""
-    counts = {"kept": 0, "replaced": 0, "mixed": 0, "dropped": 0}
-    replaced_by: dict[str, int] = {}
-    for labels in kept.values():
-        if not labels:
-            counts["dropped"] += 1
-        elif labels == ["original"]:
-            counts["kept"] += 1
-        elif "original" in labels:
-            counts["mixed"] += 1
-        else:
-            counts["replaced"] += 1
-            key = "+".join(labels)
-            replaced_by[key] = replaced_by.get(key, 0) + 1
-    return {**counts, "replaced_by": dict(sorted(replaced_by.items()))}
-
-
-@torch.no_grad()
-def keep_strongest_candidate_(gated: nn.Module, calibration: torch.Tensor) -> dict[str, str]:
-    """In every slot with several non-zero gates, zero all but the candidate whose gated output
-    ``||alpha_j B_j(x)||`` on the slot's inputs (from ``calibration``) is largest, and give it the sum of the
-    live gates (the candidates share the slot's output, so the slot keeps its scale); returns slot -> kept
-    label."""
-    slots = gated_slots(gated)
-    inputs = {n: io[0] for n, io in capture_io(gated, list(slots), calibration).items()}
-    kept = {}
-    for name, slot in slots.items():
-        live = [j for j in range(len(slot.candidates)) if slot.gate[j] != 0]
-        if len(live) < 2:
-            continue
-        strength = {j: float((slot.gate[j] * slot.candidates[j](inputs[name])).norm()) for j in live}
-        best = max(strength, key=strength.__getitem__)
-        total = float(slot.gate[live].sum())
-        slot.gate[live] = 0.0
-        slot.gate[best] = total
-        kept[name] = slot.labels[best]
-    return kept
-
-
-def pre_search_state(gated: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of every parameter and buffer of ``gated`` but the gates (what :func:`rebuild_from_` restores)."""
-    gate_keys = _gate_keys(gated)
-    return {k: v.detach().clone() for k, v in gated.state_dict().items() if k not in gate_keys}
-
-
-def _gate_keys(gated: nn.Module) -> set[str]:
-    return {f"{name}.gate" if name else "gate" for name in gated_slots(gated)}
-
-
-@torch.no_grad()
-def rebuild_from_(gated: nn.Module, start_state: dict[str, torch.Tensor]) -> None:
-    """Restore ``start_state`` (from :func:`pre_search_state`) and put each slot's surviving candidates at full
-    strength: their gates rescaled so their magnitudes sum to 1 (signs kept). Zero gates stay zero, so the
-    architecture is the search's; only the weights, statistics and gate sizes go back to the start."""
-    missing, unexpected = gated.load_state_dict(start_state, strict=False)
-    if unexpected or set(missing) - _gate_keys(gated):
-        raise ValueError(f"the pre-search state does not fit this network: missing {missing}, unexpected {unexpected}")
-    for slot in gated_slots(gated).values():
-        total = float(slot.gate.abs().sum())
-        if total > 0:
-            slot.gate.div_(total)
 
 
 def finetune(

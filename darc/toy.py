@@ -24,20 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from darc.compressor import Compressor
 from darc.costs import CostContext, architecture_cost, assign_costs
 from darc.gates import gate_model, gated_slots
-from darc.materialize import materialize
-from darc.penalty import ProximalGateStep
-from darc.search import (
-    SearchConfig,
-    keep_strongest_candidate_,
-    kept_labels,
-    pre_search_state,
-    rebuild_from_,
-    search_optimizer,
-    slot_decisions,
-    weights_frozen,
-)
+from darc.search import SearchConfig, search_optimizer
 
 BODY_KINDS = ("half", "zero", "full")
 
@@ -155,43 +145,39 @@ def toy_search(
         with torch.no_grad():
             for name, slot in gated_slots(gated).items():
                 slot.gate.copy_(torch.as_tensor(list(start_gates[name]), dtype=slot.gate.dtype))
-    start_state = pre_search_state(gated) if cfg.handoff == "rebuilt" else None
     for name, p in gated.named_parameters():
         if name.startswith(("stem.", "head.")):
             p.requires_grad_(False)
+    compressor = Compressor.from_gated(gated, lam=cfg.lam, calibration=calib, weights=cfg.weights,
+                                       handoff=cfg.handoff, single_candidate=cfg.single_candidate,
+                                       nonnegative=cfg.nonnegative, cost_model="params")
     optimizer = search_optimizer(gated, cfg)
-    prox = ProximalGateStep(gated, cfg.lam, cfg.nonnegative)
     gen = torch.Generator().manual_seed(seed)
-    phases = [(cfg.warmup_epochs, None), (cfg.train.epochs, prox)]
-    with weights_frozen(gated, cfg.weights == "frozen"):
-        for epochs, step_hook in phases:
-            for _ in range(epochs * steps_per_epoch):
-                idx = torch.randint(0, len(x), (batch_size,), generator=gen)
-                gated.train()
-                gated.stem.eval()
-                optimizer.zero_grad(set_to_none=True)
-                loss = (gated(x[idx]) - targets[idx]).pow(2).mean()
-                if not loss.requires_grad:  # every gate zero with frozen weights: nothing left to learn
-                    continue
-                loss.backward()
-                optimizer.step()
-                if step_hook is not None:
-                    step_hook(optimizer)
-    gated.eval()
+    for epochs, step_hook in [(cfg.warmup_epochs, None), (cfg.train.epochs, compressor.step)]:
+        for _ in range(epochs * steps_per_epoch):
+            idx = torch.randint(0, len(x), (batch_size,), generator=gen)
+            gated.train()
+            gated.stem.eval()
+            optimizer.zero_grad(set_to_none=True)
+            loss = (gated(x[idx]) - targets[idx]).pow(2).mean()
+            if not loss.requires_grad:  # every gate zero with frozen weights: nothing left to learn
+                continue
+            loss.backward()
+            optimizer.step()
+            if step_hook is not None:
+                step_hook(optimizer)
+    if compressor.steps == 0:  # every step skipped: the gates are where the search left them all the same
+        compressor.mark_searched(1)
     search_gates = {n: s.gate.detach().tolist() for n, s in gated_slots(gated).items()}
-    if cfg.single_candidate:
-        keep_strongest_candidate_(gated, calib)
-    if start_state is not None:
-        rebuild_from_(gated, start_state)
+    result = compressor.compress()
     with torch.no_grad():
         var = targets.var().item()
         rel_mse = (gated(x) - targets).pow(2).mean().item() / var
         rel_drop = (_drop_all(base)(x) - targets).pow(2).mean().item() / var
-    plain, arch = materialize(gated)
-    kept = kept_labels(arch)
+    plain, kept = result.model, result.report["kept"]
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     return {
-        "kept": kept, "decisions": slot_decisions(kept), "rel_mse": rel_mse, "rel_mse_drop_all": rel_drop,
+        "kept": kept, "decisions": result.report["decisions"], "rel_mse": rel_mse, "rel_mse_drop_all": rel_drop,
         "param_reduction": count(base) / count(plain), "arch_cost": architecture_cost(gated),
         "gates": {n: dict(zip(s.labels, s.gate.tolist())) for n, s in gated_slots(gated).items()},
         "distill_error": {n: dict(zip(s.labels, s.distill_error)) for n, s in gated_slots(gated).items()},

@@ -5,8 +5,9 @@ known answer (darc.toy), with the default search settings (darc.search.SearchCon
 import pytest
 import torch
 
+from darc.compressor import keep_strongest_candidate_, slot_decisions
 from darc.gates import gate_model, gated_slots
-from darc.search import SearchConfig, keep_strongest_candidate_, slot_decisions
+from darc.search import SearchConfig
 from darc.toy import TOY_SLOTS, toy_inputs, toy_net, toy_search
 from darc.train import TrainConfig
 
