@@ -1,8 +1,9 @@
-"""The ``darc`` command line: ``darc train | gate | search | finetune | peer | bench | budget | models | datasets``.
+"""The ``darc`` command line: ``darc compress | train | gate | search | finetune | peer | bench | budget | models |
+datasets``.
 
-Every command takes ``--config FILE`` (an experiment YAML, or a workflow config with
-``--experiment KEY``), ``--set key.path=value`` overrides and ``--out DIR``, and prints where its
-outputs went.
+``darc compress`` takes a network by name and its trained weights (no config). Every other command takes
+``--config FILE`` (an experiment YAML, or a workflow config with ``--experiment KEY``), ``--set key.path=value``
+overrides and ``--out DIR``, and prints where its outputs went.
 """
 
 from __future__ import annotations
@@ -143,6 +144,46 @@ def cmd_budget(args: argparse.Namespace) -> dict:
     return find_lambda(_experiment(args), args.base, args.out, scale=args.scale, progress=True)
 
 
+def cmd_compress(args: argparse.Namespace) -> dict:
+    """Compress a network by name (its trained weights from ``--weights``) on a registered dataset to ``--target``."""
+    import warnings
+
+    import torch
+
+    from darc.data import get_dataset
+    from darc.io import load_weights, safe_torch_load
+    from darc.models import model_from_name
+    from darc.pipeline import compress
+    from darc.target import Target
+
+    target = Target.parse(args.target)  # a bad target is refused before the data is read
+    if not args.weights and not args.untrained:
+        raise ValueError("pass --weights PATH (the trained network's state dict): compressing untrained weights "
+                         "measures nothing; --untrained tries the command on a fresh network anyway")
+    subset = (args.subset, args.subset // 5) if args.subset else None
+    data = get_dataset(args.data, root=args.data_root, subset=subset, seed=args.seed, val_size=args.val_size)
+    c, h, _ = data.meta.input_shape
+    model = model_from_name(args.model, num_classes=data.meta.num_classes, in_chans=c, input_size=h,
+                            **json.loads(args.model_kwargs))
+    if args.weights:
+        load_weights(model, safe_torch_load(args.weights), args.weights)
+    else:
+        warnings.warn(f"{args.model} is untrained (--untrained): its accuracy figures mean nothing", stacklevel=1)
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    train = torch.utils.data.DataLoader(data.train, batch_size=args.batch_size, shuffle=True, generator=gen)
+    val = torch.utils.data.DataLoader(data.val if data.val is not None else data.test, batch_size=256)
+    result = compress(model, train, target=target, val_loader=val, search_steps=args.search_steps,
+                      finetune_steps=args.finetune_steps, lam_range=tuple(args.lam_range), threads=args.threads,
+                      out_dir=args.out, progress=args.progress)
+    rep = result.report
+    m = rep["measured"]
+    print(f"darc compress: {args.model} -> {m['metric']} ratio {m['ratio']:.2f}x [{m['q25']:.2f}, {m['q75']:.2f}] "
+          f"at {args.threads} thread(s); decisions {json.dumps({k: v for k, v in rep['decisions'].items()})}; "
+          f"val {rep.get('base_val_acc', float('nan')):.4f} -> {rep.get('val_acc', float('nan')):.4f}")
+    return rep
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from darc.models import list_models
 
@@ -252,6 +293,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="base run directory (with --finetuned)")
     p.add_argument("--finetuned", nargs="*", help="fine-tune run directories to compare with the base")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("compress", help="compress a torchvision, timm or darc network to a measured target in one "
+                                        "call: search lambda, materialise, fine-tune, measure")
+    p.add_argument("--model", required=True, help="torchvision:NAME, timm:NAME or a darc model name")
+    p.add_argument("--model-kwargs", default="{}", help="JSON keyword arguments for the model's constructor")
+    p.add_argument("--weights", default=None, help="the trained network's state dict (.pt / .safetensors)")
+    p.add_argument("--untrained", action="store_true", help="compress a fresh network (to try the command)")
+    p.add_argument("--data", required=True, help="a registered dataset (darc datasets), e.g. cifar10")
+    p.add_argument("--data-root", default=None, help="where the dataset's files are")
+    p.add_argument("--subset", type=int, default=None, help="use this many training images (and a fifth as many test)")
+    p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation")
+    p.add_argument("--target", required=True, help="latency:1.5, latency@64:1.3, bytes:3, macs:2 or lam:2")
+    p.add_argument("--search-steps", type=int, default=300)
+    p.add_argument("--finetune-steps", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lam-range", type=float, nargs=2, default=[0.01, 100.0], metavar=("LOW", "HIGH"))
+    p.add_argument("--threads", type=int, default=1, help="threads latency is timed at")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory (searches, fine-tune, result/)")
+    _progress(p)
+    p.set_defaults(func=cmd_compress)
     p = sub.add_parser("models", help="list registered models")
     p.add_argument("pattern", nargs="?", default="*")
     p.set_defaults(func=cmd_models)

@@ -77,6 +77,19 @@ def skipped_candidates(gated: nn.Module, requested: Sequence[CandidateRef]) -> d
     return out
 
 
+def skipped_message(skipped: dict[str, dict[str, str]], shown: int = 3) -> str:
+    """One line per (candidate, reason): which slots skipped it (the first ``shown`` named, then a count)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for slot, miss in skipped.items():
+        for label, why in miss.items():
+            groups.setdefault((label, why), []).append(slot)
+    parts = []
+    for (label, why), slots in groups.items():
+        more = f" and {len(slots) - shown} more" if len(slots) > shown else ""
+        parts.append(f"{label} on {', '.join(slots[:shown])}{more} ({why})")
+    return "; ".join(parts)
+
+
 @dataclass
 class CompressionResult:
     """What :meth:`Compressor.compress` returns: the plain network, its architecture record and a report."""
@@ -145,10 +158,8 @@ class Compressor:
         gated = gate_model(model, slots, refs, example_input=example_input, calibration=calib, strict=strict,
                            **gating)
         skipped = skipped_candidates(gated, refs)
-        if skipped:
-            lines = "; ".join(f"{slot}: {', '.join(f'{c} ({why})' for c, why in miss.items())}"
-                              for slot, miss in skipped.items())
-            warnings.warn(f"candidates skipped where they do not apply: {lines}", stacklevel=2)
+        if skipped and list(candidates) != list(DEFAULT_CANDIDATES):  # the defaults: recorded, not warned about
+            warnings.warn(f"candidates skipped where they do not apply: {skipped_message(skipped)}", stacklevel=2)
         shape = tuple(example_input.shape[1:]) if isinstance(example_input, torch.Tensor) else tuple(example_input)
         costs = assign_costs(gated, model, cost_model, cost_context or CostContext(shape))
         self._setup(gated, lam=lam, calibration=calib, weights=weights, handoff=handoff,

@@ -112,7 +112,7 @@ class _LinearNet(nn.Module):
 
 
 def test_a_candidate_that_does_not_apply_is_skipped_with_a_warning_that_says_why():
-    with pytest.warns(UserWarning, match=r"body: narrow\(ratio=0.5\) \(narrow needs"):
+    with pytest.warns(UserWarning, match=r"narrow\(ratio=0.5\) on body \(narrow needs"):
         comp = darc.Compressor(_LinearNet(), lam=1.0, calibration=torch.randn(16, 6), slots="body",
                                candidates=["original", {"alternative": "narrow", "ratio": 0.5}, "identity"])
     assert list(comp.report["skipped_candidates"]["body"]) == ["narrow(ratio=0.5)"]

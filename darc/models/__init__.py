@@ -8,6 +8,7 @@ WRN (:mod:`darc.models.wrn`) and ResNet-v1d (:mod:`darc.models.resnet_v1d`) fami
 from darc.models import resnet_v1d, wrn  # noqa: F401  (registers the models)
 from darc.models._registry import MODELS, create_model, list_models, register_model
 from darc.models.base import BRANCH_LAYER_TYPES, ResidualBlock, SlotsMixin
+from darc.models.external import model_from_name
 from darc.models.timm_compat import load_timm_resnet_d, timm_resnet_d_key_map
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "SlotsMixin",
     "create_model",
     "list_models",
+    "model_from_name",
     "load_timm_resnet_d",
     "register_model",
     "timm_resnet_d_key_map",
