@@ -17,6 +17,7 @@ _EXPORTS = {
     "ALTERNATIVES": "alternatives", "list_alternatives": "alternatives", "register_alternative": "alternatives",
     "CompressionResult": "compressor", "Compressor": "compressor", "CompressorStateError": "compressor",
     "Target": "target", "compress": "pipeline",
+    "ResidualBranchBlock": "blocks", "expose_branches": "blocks", "register_block_adapter": "blocks",
     "COST_MODELS": "costs", "CostContext": "costs", "architecture_cost": "costs", "assign_costs": "costs",
     "DEFAULT_CANDIDATES": "gates", "GatedSlot": "gates", "IncompatibleAlternativeError": "gates",
     "gate_model": "gates", "gated_slots": "gates",

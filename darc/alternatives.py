@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from darc.blocks import has_block_adapter
 from darc.registry import Registry
 from darc.slots import SlotSpec
 
@@ -89,23 +90,68 @@ def check_options(name: str, config: dict[str, Any]) -> None:
 
 _ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.Dropout, nn.Identity, nn.Hardswish)
 
+#: Parameter-free layers that work on any channel count, by class path (not imported): timm's stochastic depth
+#: and DropBlock (identities in eval mode), which narrow keeps as they are.
+_CHANNEL_AGNOSTIC = frozenset({"timm.layers.drop.DropPath", "timm.layers.drop.DropBlock2d"})
+
+
+def _plain_sequential(module: nn.Module) -> bool:
+    """An ``nn.Sequential`` (or a subclass such as torchvision's ``Conv2dNormActivation``) that runs its children
+    in order: its ``forward`` is Sequential's own."""
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+
+
+def _layer_chain(module: nn.Module, prefix: str = "") -> list[nn.Module] | str:
+    """The flat layer list of a Sequential made of Conv2d, BatchNorm2d and element-wise layers (nested plain
+    Sequentials flattened), else the reason it is not one."""
+    if not _plain_sequential(module):
+        hint = ("; gate its residual branch instead (slots='branch', or darc.blocks.expose_branches)"
+                if not prefix and has_block_adapter(module) else "")
+        return f"{prefix or 'the slot'} is a {type(module).__name__}, not an nn.Sequential{hint}"
+    flat: list[nn.Module] = []
+    for name, child in module._modules.items():  # not named_children(): a layer used twice counts twice
+        where = f"{prefix}.{name}" if prefix else name
+        kind = type(child)
+        if _plain_sequential(child):
+            sub = _layer_chain(child, where)
+            if isinstance(sub, str):
+                return sub
+            flat.extend(sub)
+        elif (kind is nn.Conv2d or kind is nn.BatchNorm2d or isinstance(child, _ELEMENTWISE)
+              or f"{kind.__module__}.{kind.__qualname__}" in _CHANNEL_AGNOSTIC):
+            flat.append(child)
+        elif isinstance(child, nn.Conv2d | nn.BatchNorm2d):
+            base = "Conv2d" if isinstance(child, nn.Conv2d) else "BatchNorm2d"
+            return (f"layer {where!r} is a {kind.__name__}, a {base} subclass that narrow would rebuild as a plain "
+                    f"{base} (losing what it adds, e.g. the activation of timm's BatchNormAct2d)")
+        else:
+            return f"layer {where!r} is a {kind.__name__}, which narrow cannot cut channels through"
+    return flat
+
 
 def _layers(module: nn.Module) -> list[nn.Module] | None:
     """The flat layer list of a Sequential made of convs, BNs and element-wise ops, else ``None``."""
-    if not isinstance(module, nn.Sequential):
-        return None
-    flat: list[nn.Module] = []
-    for child in module:
-        if isinstance(child, nn.Sequential):
-            sub = _layers(child)
-            if sub is None:
-                return None
-            flat.extend(sub)
-        elif isinstance(child, (nn.Conv2d, nn.BatchNorm2d, *_ELEMENTWISE)):
-            flat.append(child)
-        else:
-            return None
-    return flat
+    chain = _layer_chain(module)
+    return None if isinstance(chain, str) else chain
+
+
+def _depthwise(conv: nn.Conv2d) -> bool:
+    """One filter per channel: ``groups == in_channels == out_channels``."""
+    return conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
+
+
+def _sliced_depthwise(layer: nn.Conv2d, keep: torch.Tensor, init: bool) -> nn.Conv2d:
+    """Depthwise ``layer`` restricted to the channels ``keep``."""
+    w = layer.weight.detach()
+    conv = nn.Conv2d(len(keep), len(keep), layer.kernel_size, layer.stride, layer.padding, layer.dilation,
+                     groups=len(keep), bias=layer.bias is not None, padding_mode=layer.padding_mode,
+                     device=w.device, dtype=w.dtype)
+    if init:
+        with torch.no_grad():
+            conv.weight.copy_(w[keep])
+            if layer.bias is not None:
+                conv.bias.copy_(layer.bias.detach()[keep])
+    return conv
 
 
 @register_alternative("original")
@@ -142,22 +188,30 @@ class IdentityAlternative:
 class Narrow:
     """The original with every inner width scaled by ``ratio`` (1/2, 1/4, ...).
 
-    Works on Sequentials of Conv2d / BatchNorm2d / element-wise layers with at least two convs: the
-    output channels of every conv but the last are cut to ``ceil(ratio * width)``, keeping the
-    channels whose filters have the largest l2 norm (the following BN and conv are sliced to match).
+    Works on Sequentials of Conv2d / BatchNorm2d / element-wise layers (nested Sequentials such as torchvision's
+    ``Conv2dNormActivation`` are flattened) with at least two ungrouped convs: the output channels of every
+    ungrouped conv but the last are cut to ``ceil(ratio * width)``, keeping the channels whose filters have the
+    largest l2 norm (the following BNs, depthwise convs and conv are sliced to match). A depthwise conv
+    (``groups == in_channels == out_channels``) keeps the channels its input kept; the last conv must be ungrouped.
+    Subclasses of Conv2d / BatchNorm2d (timm's ``BatchNormAct2d``) and other layers (squeeze-excitation,
+    anti-aliasing pools) are refused: a plain rebuild would silently change them.
     """
 
     options = ("ratio",)
 
     def applicable(self, spec: SlotSpec, original: nn.Module) -> str | None:
-        layers = _layers(original)
-        if layers is None:
-            return "narrow needs an nn.Sequential of Conv2d/BatchNorm2d/element-wise layers"
+        layers = _layer_chain(original)
+        if isinstance(layers, str):
+            return f"narrow needs an nn.Sequential of Conv2d/BatchNorm2d/element-wise layers ({layers})"
         convs = [m for m in layers if isinstance(m, nn.Conv2d)]
-        if len(convs) < 2:
-            return "narrow needs at least two convs (an inner width to cut)"
-        if any(c.groups != 1 for c in convs):
-            return "narrow supports only ungrouped convs"
+        grouped = next((c for c in convs if c.groups != 1 and not _depthwise(c)), None)
+        if grouped is not None:
+            return f"narrow supports only ungrouped and depthwise convs, not {grouped} (groups={grouped.groups})"
+        dense = [c for c in convs if not _depthwise(c)]
+        if len(dense) < 2:
+            return "narrow needs at least two non-depthwise convs (an inner width to cut)"
+        if _depthwise(convs[-1]):
+            return "narrow needs a non-depthwise last conv (it restores the slot's output width)"
         return None
 
     def build(self, spec: SlotSpec, original: nn.Module, init: bool, ratio: float = 0.5, **config: Any) -> nn.Module:
@@ -169,7 +223,9 @@ class Narrow:
         keep: torch.Tensor | None = None  # channels kept at the current point of the chain
         out: list[nn.Module] = []
         for i, layer in enumerate(layers):
-            if isinstance(layer, nn.Conv2d):
+            if isinstance(layer, nn.Conv2d) and _depthwise(layer):  # follows the kept channels, chooses none
+                out.append(layer if keep is None else _sliced_depthwise(layer, keep, init))
+            elif isinstance(layer, nn.Conv2d):
                 last = i == conv_idx[-1]
                 w = layer.weight.detach()
                 if keep is not None:

@@ -31,6 +31,7 @@ from torch import nn
 from torch.func import functional_call
 
 from darc.alternatives import check_options, distill, get_alternative
+from darc.blocks import expose_branches, list_block_adapters
 from darc.scaling import last_affine_name
 from darc.slots import (
     REMOVAL_MODES,
@@ -243,20 +244,36 @@ def initial_gates(
 
 def _resolve_slots(
     model: nn.Module, slots: str | Sequence[str] | Callable[[str, nn.Module], bool]
-) -> tuple[list[str], str]:
+) -> tuple[nn.Module, list[str], str]:
+    """The model to gate (third-party residual blocks exposed for ``slots="branch"``), the slot names and kind."""
     slot_names = getattr(model, "slot_names", None)
     if isinstance(slots, str) and slots in ("branch", "conv"):
-        if slot_names is None:
+        if slot_names is not None:
+            return model, list(slot_names(slots)), slots
+        if slots == "conv":
             raise ValueError(
-                f"slots={slots!r} needs a built-in darc model; for {type(model).__name__} name the "
+                f"slots='conv' needs a built-in darc model; for {type(model).__name__} name the "
                 "slots by module name, glob pattern or predicate"
             )
-        return list(slot_names(slots)), slots
+        return (*_exposed_branches(model), "branch")
     names = select_modules(model, slots)
     nested = [(a, b) for a in names for b in names if b.startswith(a + ".")]
     if nested:
         raise ValueError(f"slots must not be nested: {nested[0][1]!r} lies inside {nested[0][0]!r}")
-    return names, "module"
+    return model, names, "module"
+
+
+def _exposed_branches(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """``model`` (changed in place) with its residual blocks' branches exposed, and the branch names; a
+    ValueError saying what to do where it has no block with an adapter."""
+    model, names = expose_branches(model, inplace=True)
+    if not names:
+        raise ValueError(
+            f"slots='branch' found no residual block with an adapter in {type(model).__name__} (adapters: "
+            f"{', '.join(list_block_adapters())}); register one for your block class with "
+            "darc.blocks.register_block_adapter, or name the slots by module name, glob pattern or predicate"
+        )
+    return model, names
 
 
 def _removal_probe(model: nn.Module, specs: Sequence[SlotSpec], example_input: torch.Tensor | tuple[int, ...],
@@ -337,8 +354,11 @@ def gate_model(
     """Return ``model`` with each chosen slot replaced by a :class:`GatedSlot`.
 
     ``slots``: ``"branch"``/``"conv"`` for a built-in model's slot list, module names or glob
-    patterns, or a predicate ``(name, module) -> bool``. ``candidates``: alternatives for every slot;
-    ones that do not apply to a slot are skipped, unless ``strict`` (then it is an error).
+    patterns, or a predicate ``(name, module) -> bool``. On another model ``"branch"`` gates the residual
+    branches of the blocks :func:`darc.blocks.expose_branches` can adapt (torchvision / timm ResNet blocks,
+    MobileNetV2's inverted residuals, ones registered with :func:`darc.blocks.register_block_adapter`).
+    ``candidates``: alternatives for every slot; ones that do not apply to a slot are skipped, unless ``strict``
+    (then it is an error).
     ``example_input``: a batch or a (C, H, W) shape (built-in models know theirs).
     ``calibration``: a batch of real inputs; every alternative with weights is prepared by block-wise
     distillation (:func:`darc.alternatives.distill`, ``distill_steps`` Adam steps at ``distill_lr``) on
@@ -360,7 +380,7 @@ def gate_model(
         check_options(ref.alternative, ref.config)
     if not inplace:
         model = copy.deepcopy(model)
-    names, kind = _resolve_slots(model, slots)
+    model, names, kind = _resolve_slots(model, slots)
     if example_input is None:
         example_input = getattr(model, "input_shape", None)
         if example_input is None:

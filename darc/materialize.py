@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from darc.blocks import ResidualBranchBlock, expose_branches
 from darc.gates import CandidateRef, GatedSlot, build_candidate, gated_slots, unremovable_message
 from darc.io import atomic_write_json, load_weights
 from darc.nn import Scaled, SumOf, ZeroOutput
@@ -115,11 +116,16 @@ def _install(model: nn.Module, spec: SlotSpec, module: nn.Module | None) -> None
 
 
 def _base_record(model: nn.Module) -> dict[str, Any]:
-    return {
+    """Which base network: its registered name (or class) and kwargs, and ``"exposed_branches": true`` where
+    its residual blocks were rebuilt by :func:`darc.blocks.expose_branches` (so :func:`build` does it again)."""
+    record = {
         "name": getattr(model, "model_name", None),
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "kwargs": dict(getattr(model, "model_kwargs", {}) or {}),
     }
+    if any(isinstance(m, ResidualBranchBlock) for m in model.modules()):
+        record["exposed_branches"] = True
+    return record
 
 
 def _removal_record(slot: GatedSlot, parts: list[nn.Module]) -> dict[str, str]:
@@ -172,6 +178,8 @@ def check_architecture(arch: Any) -> None:
     if not isinstance(base, dict) or not isinstance(base.get("class"), str) or not isinstance(
             base.get("kwargs"), dict) or not isinstance(base.get("name"), str | None):
         raise bad("base_model", "a mapping with 'name' (str or null), 'class' (str) and 'kwargs' (mapping)")
+    if not isinstance(base.get("exposed_branches", False), bool):
+        raise bad("base_model.exposed_branches", "true or false")
     if not isinstance(arch.get("slots"), list | tuple):
         raise bad("slots", "a list")
     for i, slot in enumerate(arch["slots"]):
@@ -205,7 +213,9 @@ def build(
     """Rebuild the plain materialised network from an architecture record (and weights).
 
     The base network comes from the model registry (``arch['base_model']``) or, for a user's own
-    model, from ``base_model`` (a freshly constructed instance of the same class).
+    model, from ``base_model`` (a freshly constructed instance of the same class). Where the record says
+    ``exposed_branches``, its residual blocks are exposed first (:func:`darc.blocks.expose_branches`), as they
+    were when it was gated with ``slots="branch"``.
     """
     check_architecture(arch)
     base_rec = arch["base_model"]
@@ -227,6 +237,8 @@ def build(
             f"this architecture file is for base model {base_rec['name'] or base_rec['class']} "
             f"{base_rec['kwargs']}, not {got['name'] or got['class']} {got['kwargs']}: use the matching base model"
         )
+    if base_rec.get("exposed_branches"):
+        base_model, _ = expose_branches(base_model, inplace=True)
     for slot in arch["slots"]:
         spec = SlotSpec.from_dict(slot)
         try:

@@ -153,3 +153,20 @@ def test_cli_compress_refuses_weights_of_another_network(tmp_path, capsys):
     line = cli_error(_cli("--model", "wrn16_1", "--weights", str(tmp_path / "w.pt"), "--target", "bytes:2",
                           "--out", str(tmp_path / "o")), capsys)
     assert "another shape" in line and "another network" in line
+
+
+def test_one_call_on_a_torchvision_resnet_narrows_or_drops_its_branches(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=4).eval()
+    g = torch.Generator().manual_seed(0)
+    ds = TensorDataset(torch.randn(64, 3, 16, 16, generator=g), torch.randint(0, 4, (64,), generator=g))
+    result = darc.compress(model, DataLoader(ds, batch_size=16), target="bytes:1.3", search_steps=3,
+                           finetune_steps=1, lam_range=(1.0, 1000.0), max_tries=4, distill_steps=0)
+    d = result.report["decisions"]
+    assert d["replaced"] + d["dropped"] >= 1 and result.report["measured"]["ratio"] >= 1.3
+    assert all(n.endswith(".branch") for n in result.report["kept"])
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        out = result.model.eval()(x)
+    assert out.shape == (2, 4) and not torch.allclose(out[0], out[1])
