@@ -47,6 +47,16 @@ def _steps(cfg: TrainConfig, loader: DataLoader, steps: int) -> TrainConfig:
     return replace(cfg, epochs=math.ceil(steps / per_epoch), max_steps_per_epoch=per_epoch)
 
 
+def predicted_ratio(costs: dict[str, Any], kept: dict[str, list[str]]) -> float:
+    """The base / compressed ratio the cost model predicts for an architecture: one minus the normalised costs
+    saved (each slot's original minus what it keeps; a dropped slot keeps nothing), inverted."""
+    saved = 0.0
+    for slot, labels in kept.items():
+        cand = costs["slots"][slot]
+        saved += cand["original"]["normalized"] - sum(cand[label]["normalized"] for label in labels)
+    return 1.0 / max(1.0 - saved, 1e-9)
+
+
 def _input_shape(example_input: Any, calib: torch.Tensor) -> tuple[int, ...]:
     if example_input is None:
         return tuple(calib.shape[1:])
@@ -142,6 +152,11 @@ def compress(
             chosen = results[best.lam]
             measured = {"metric": goal.metric, "ratio": best.ratio, "q25": best.q25, "q75": best.q75,
                         "threads": threads, "pairs": pairs}
+        compared = {"latency": measured["ratio"], "params": measured.get("param_bytes_ratio", measured["ratio"]),
+                    "macs": measured["ratio"]}.get(cost_model) if COST_MODEL_FOR[goal.metric] == cost_model else None
+        if compared is not None:  # what the search's costs promised, beside what was measured
+            measured["cost_model_predicted_ratio"] = predicted_ratio(start.report["costs"], chosen.report["kept"])
+            measured["cost_model_error"] = measured["cost_model_predicted_ratio"] / compared - 1.0
         report = {**chosen.report, "target": str(goal), "measured": measured, "cost_model": cost_model,
                   "lam_path": None if path is None else path.to_dict(), "threads": threads, "device": device,
                   "torch": torch.__version__, "skipped_candidates": start.report["skipped_candidates"]}

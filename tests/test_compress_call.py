@@ -41,6 +41,7 @@ def test_one_call_reaches_a_byte_target_and_reports_how(trained, tmp_path):
                            lam_range=(0.1, 1000.0), max_tries=4, distill_steps=2, out_dir=tmp_path)
     rep = result.report
     assert rep["measured"]["ratio"] >= 1.5 and rep["target"] == "param_bytes:1.5"
+    assert abs(rep["measured"]["cost_model_error"]) < 0.05  # the costs count parameters; the bytes buffers too
     assert not darc.gated_slots(result.model)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(model) / count(result.model) >= 1.4  # parameter bytes of float32 weights and the counts agree
