@@ -2,7 +2,7 @@
 and the lambda path)
 
 On a finished run's first seed (its base, gated start and latency table), :func:`darc.lampath.refine_path`
-searches the given grid (a search already in the run is read, not repeated) and bisects where neighbouring
+searches the given grid (a search already in the run is read, not repeated, unless ``--set`` changes the search) and bisects where neighbouring
 lambdas differ in more than one slot. Every point that mixes drops and replacements is then fine-tuned with
 the experiment's recipe (``--set`` overrides, e.g. the recipe chosen by ``recipe_ablation.py``) and measured
 against the base (interleaved A/B, the bench's settings).
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def search(lam: float) -> dict[str, list[str]]:
         done = seed_dir / "search" / f"lam{lam:g}"
-        target = done if (done / "result.json").exists() else out / "search" / f"lam{lam:.4g}"
+        reuse = (done / "result.json").exists() and not any(o.startswith("search.") for o in args.set)
+        target = done if reuse else out / "search" / f"lam{lam:.4g}"
         if not (target / "result.json").exists():
             E.search(exp, lam, base, target, progress=False, start=start if start.exists() else None)
         where[lam] = target

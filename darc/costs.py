@@ -293,11 +293,18 @@ def _measured_on_rank0(measure: Callable[[], Any]) -> Any:
     return value
 
 
+#: How raw costs become the penalty's weights. ``network``: each over the base network's total (lambda means the
+#: same across cost models). ``slot``: each over its own slot's original, times the mean of the originals'
+#: network-normalised costs: within a slot the candidates keep their relative costs, every slot's original costs
+#: the same, so slots cross at different lambdas by what they contribute, not by what they cost.
+NORMALISATIONS = ("network", "slot")
+
+
 def assign_costs(
-    gated_model: nn.Module, base_model: nn.Module, cost_model: str, ctx: CostContext
+    gated_model: nn.Module, base_model: nn.Module, cost_model: str, ctx: CostContext, normalisation: str = "network",
 ) -> dict[str, Any]:
-    """Fill every gated slot's ``cost`` buffer with normalised costs (and mark the slot's costs as
-    assigned, ``slot.cost_model``); return a report.
+    """Fill every gated slot's ``cost`` buffer with normalised costs (:data:`NORMALISATIONS`; and mark the slot's
+    costs as assigned, ``slot.cost_model``); return a report.
 
     The report has keys ``cost_model``, ``unit``, ``base_total`` and ``slots`` (slot -> candidate
     label -> ``{"raw": ..., "normalized": ...}``).
@@ -307,18 +314,29 @@ def assign_costs(
     the gates stay identical. The other ranks wait meanwhile (for at most the process group's timeout):
     measure a latency table before a distributed search (:func:`darc.experiment.measure_latency_table`).
     """
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"cost normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
     slots = gated_slots(gated_model)
     if not slots:
         raise ValueError("the model has no gated slots: call darc.gate_model first")
     base_total, raw, unit = _measured_on_rank0(lambda: _measure(slots, base_model, cost_model, ctx))
-    report: dict[str, Any] = {"cost_model": cost_model, "unit": unit, "base_total": base_total, "slots": {}}
+    scale = {name: 1.0 / base_total for name in slots}
+    if normalisation == "slot":
+        originals = {name: raw[name][slot.labels.index("original")] for name, slot in slots.items()}
+        if min(originals.values()) <= 0:
+            raise ValueError(f"cost normalisation 'slot' needs every slot's original to cost > 0 under {cost_model}; "
+                             f"got {originals}: use normalisation 'network'")
+        mean = sum(originals.values()) / len(originals) / base_total
+        scale = {name: mean / originals[name] for name in slots}
+    report: dict[str, Any] = {"cost_model": cost_model, "unit": unit, "base_total": base_total,
+                              "normalisation": normalisation, "slots": {}}
     for name, slot in slots.items():
         costs = raw[name]
         with torch.no_grad():
-            slot.cost.copy_(torch.tensor(costs) / base_total)
+            slot.cost.copy_(torch.tensor(costs) * scale[name])
         slot.cost_model = cost_model
         report["slots"][name] = {
-            label: {"raw": r, "normalized": r / base_total} for label, r in zip(slot.labels, costs)
+            label: {"raw": r, "normalized": r * scale[name]} for label, r in zip(slot.labels, costs)
         }
     return report
 

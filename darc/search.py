@@ -79,6 +79,7 @@ class SearchConfig:
     latency_context: str = "parent"  # marginal latency in the slot's block, or in the "network"; "slot": alone
     latency_pairs: int = 10  # interleaved A/B pairs per latency-table entry
     latency_block_time: float = 0.02  # seconds per timed block of those pairs
+    cost_normalisation: str = "network"  # each cost over the base's total, or over its slot's original (NORMALISATIONS)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -197,7 +198,7 @@ def run_search(
         threads=cfg.cost_threads, table_path=cfg.latency_table, context=cfg.latency_context,
         pairs=cfg.latency_pairs, min_block_time=cfg.latency_block_time,
     )
-    cost_report = assign_costs(gated, base, cfg.cost_model, ctx)
+    cost_report = assign_costs(gated, base, cfg.cost_model, ctx, cfg.cost_normalisation)
     compressor = Compressor.from_gated(
         gated, lam=cfg.lam, calibration=_calibration_batch(data.train, max(cfg.calibration_samples, 1)),
         weights=cfg.weights, handoff=cfg.handoff, single_candidate=cfg.single_candidate, nonnegative=cfg.nonnegative,
