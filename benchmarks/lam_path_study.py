@@ -2,7 +2,8 @@
 and the lambda path)
 
 On a finished run's first seed (its base, gated start and latency table), :func:`darc.lampath.refine_path`
-searches the given grid (a search already in the run is read, not repeated, unless ``--set`` changes the search) and bisects where neighbouring
+searches the given grid (a search already in the run is read, not repeated, unless ``--set`` changes the
+search) and bisects where neighbouring
 lambdas differ in more than one slot. Every point that mixes drops and replacements is then fine-tuned with
 the experiment's recipe (``--set`` overrides, e.g. the recipe chosen by ``recipe_ablation.py``) and measured
 against the base (interleaved A/B, the bench's settings).
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE overrides (the fine-tune's recipe)")
     ap.add_argument("--no-finetune", action="store_true", help="only the path's decisions")
+    ap.add_argument("--no-start", action="store_true",
+                    help="gate and distill in each search instead of reading the run's gated start (needed where "
+                         "--set changes a gating field, e.g. search.revive)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
@@ -52,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         reuse = (done / "result.json").exists() and not any(o.startswith("search.") for o in args.set)
         target = done if reuse else out / "search" / f"lam{lam:.4g}"
         if not (target / "result.json").exists():
-            E.search(exp, lam, base, target, progress=False, start=start if start.exists() else None)
+            E.search(exp, lam, base, target, progress=False,
+                     start=start if start.exists() and not args.no_start else None)
         where[lam] = target
         kept = json.loads((target / "result.json").read_text())["kept"]
         print(f"lambda {lam:.4g}: {kept}", flush=True)

@@ -138,6 +138,9 @@ class Compressor:
         **gating: further :func:`darc.gate_model` options (``gate_init``, ``original_share``,
             ``distill_steps``, ``distill_lr``, ``revive``).
         calibration_samples: how many calibration inputs are used (a tensor batch is cut to it).
+        lam_warmup_steps: the penalty's ramp: lambda grows linearly over the first ``lam_warmup_steps`` steps
+            (0: at full strength from the first step). Without it, every gate shrinks at its full rate while the
+            network still sits at the base's optimum (no gradient pushes back), and slots can collapse together.
     """
 
     def __init__(
@@ -146,7 +149,7 @@ class Compressor:
         example_input: torch.Tensor | tuple[int, ...] | None = None, cost_model: str = "params",
         cost_context: CostContext | None = None, weights: str = "frozen", handoff: str = "rebuilt",
         single_candidate: bool = True, nonnegative: bool = False, strict: bool = False,
-        calibration_samples: int = 64, **gating: Any,
+        calibration_samples: int = 64, lam_warmup_steps: int = 0, **gating: Any,
     ) -> None:
         if calibration is None:
             raise ValueError("pass calibration= a batch of real inputs (e.g. 64 training images, a Dataset or a "
@@ -163,7 +166,8 @@ class Compressor:
         shape = tuple(example_input.shape[1:]) if isinstance(example_input, torch.Tensor) else tuple(example_input)
         costs = assign_costs(gated, model, cost_model, cost_context or CostContext(shape))
         self._setup(gated, lam=lam, calibration=calib, weights=weights, handoff=handoff,
-                    single_candidate=single_candidate, nonnegative=nonnegative, cost_model=cost_model)
+                    single_candidate=single_candidate, nonnegative=nonnegative, cost_model=cost_model,
+                    lam_warmup_steps=lam_warmup_steps)
         self.report["skipped_candidates"] = skipped
         self.report["costs"] = costs
 
@@ -171,16 +175,18 @@ class Compressor:
     def from_gated(
         cls, gated: nn.Module, *, lam: float, calibration: Any, weights: str = "frozen", handoff: str = "rebuilt",
         single_candidate: bool = True, nonnegative: bool = False, cost_model: str | None = None,
+        lam_warmup_steps: int = 0,
     ) -> Compressor:
         """A compressor for a network already gated and priced (:func:`darc.gate_model`,
         :func:`darc.assign_costs`), e.g. a gated start shared by several lambdas (copy it per lambda)."""
         self = cls.__new__(cls)
         self._setup(gated, lam=lam, calibration=calibration_batch(calibration), weights=weights, handoff=handoff,
-                    single_candidate=single_candidate, nonnegative=nonnegative, cost_model=cost_model)
+                    single_candidate=single_candidate, nonnegative=nonnegative, cost_model=cost_model,
+                    lam_warmup_steps=lam_warmup_steps)
         return self
 
     def _setup(self, gated: nn.Module, *, lam: float, calibration: torch.Tensor, weights: str, handoff: str,
-               single_candidate: bool, nonnegative: bool, cost_model: str | None) -> None:
+               single_candidate: bool, nonnegative: bool, cost_model: str | None, lam_warmup_steps: int) -> None:
         if weights not in WEIGHTS:
             raise ValueError(f"weights must be one of {sorted(WEIGHTS)}, got {weights!r}")
         if handoff not in HANDOFFS:
@@ -193,6 +199,9 @@ class Compressor:
         self.calibration = calibration
         self.weights, self.handoff, self.single_candidate = weights, handoff, single_candidate
         self.cost_model = cost_model
+        if lam_warmup_steps < 0:
+            raise ValueError(f"lam_warmup_steps must be >= 0, got {lam_warmup_steps}")
+        self.lam_warmup_steps = lam_warmup_steps
         self._prox = ProximalGateStep(gated, self.lam, nonnegative)
         self._start_state = pre_search_state(gated) if handoff == "rebuilt" else None
         self._frozen = self._freeze() if weights == "frozen" else []
@@ -200,7 +209,8 @@ class Compressor:
         self._checked: int | None = None
         self._compressed = False
         self.report: dict[str, Any] = {"lam": self.lam, "cost_model": cost_model, "weights": weights,
-                                       "handoff": handoff, "single_candidate": single_candidate}
+                                       "handoff": handoff, "single_candidate": single_candidate,
+                                       "lam_warmup_steps": lam_warmup_steps}
 
     def _freeze(self) -> list[nn.Parameter]:
         gate_ids = {id(s.gate) for s in gated_slots(self.model).values()}
@@ -245,7 +255,8 @@ class Compressor:
         if self._checked != id(optimizer):
             self._check_optimizer(optimizer)
             self._checked = id(optimizer)
-        self._prox(optimizer)
+        ramp = min(1.0, (self.steps + 1) / self.lam_warmup_steps) if self.lam_warmup_steps else 1.0
+        self._prox(optimizer, ramp)
         self.steps += 1
 
     def mark_searched(self, steps: int) -> None:

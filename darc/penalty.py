@@ -107,8 +107,9 @@ class ProximalGateStep:
         self.model = model
         self.nonnegative = nonnegative
 
-    def __call__(self, optimizer: torch.optim.Optimizer) -> None:
+    def __call__(self, optimizer: torch.optim.Optimizer, scale: float = 1.0) -> None:
+        """Soft-threshold at the gate group's lr times lambda times ``scale`` (a ramp's share of lambda)."""
         lr_gate = next((g["lr"] for g in optimizer.param_groups if g.get("name") == GATES_GROUP), None)
         if lr_gate is None:
             raise ValueError(f"the optimizer has no parameter group named {GATES_GROUP!r}: use search_param_groups")
-        soft_threshold_(self.model, lr_gate * self.lam, self.nonnegative)
+        soft_threshold_(self.model, lr_gate * self.lam * scale, self.nonnegative)

@@ -80,6 +80,7 @@ class SearchConfig:
     latency_pairs: int = 10  # interleaved A/B pairs per latency-table entry
     latency_block_time: float = 0.02  # seconds per timed block of those pairs
     cost_normalisation: str = "network"  # each cost over the base's total, or over its slot's original (NORMALISATIONS)
+    lam_warmup_steps: int = 0  # lambda ramps up linearly over the search's first steps (0: full from the start)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -202,7 +203,7 @@ def run_search(
     compressor = Compressor.from_gated(
         gated, lam=cfg.lam, calibration=_calibration_batch(data.train, max(cfg.calibration_samples, 1)),
         weights=cfg.weights, handoff=cfg.handoff, single_candidate=cfg.single_candidate, nonnegative=cfg.nonnegative,
-        cost_model=cfg.cost_model,
+        cost_model=cfg.cost_model, lam_warmup_steps=cfg.lam_warmup_steps,
     )
     if info.is_main:
         atomic_write_json(cost_report, out / "costs.json")
@@ -237,6 +238,8 @@ def run_search(
     train = cfg.train
     if info.distributed and not cfg.revive:
         train = replace(train, ddp_find_unused_parameters=True)
+    if cfg.lam_warmup_steps and resume and same_inputs:  # the ramp goes on where the killed search left it
+        compressor.steps = _resumed_steps(out / "train", per_epoch)
     if cfg.warmup_epochs:  # the same recipe without the proximal step: alternatives learn before the penalty
         fit(gated, data, replace(train, epochs=cfg.warmup_epochs), out / "warmup", resume=resume,
             device=device, optimizer=search_optimizer(gated, cfg), progress=progress,
@@ -282,6 +285,17 @@ class GateLog:
         lines = self.path.read_text().splitlines() if self.path.exists() else []
         lines = [ln for ln in lines if json.loads(ln).get("t", -1) < t] + [json.dumps(r) for r in rows]
         atomic_write_text("\n".join(lines) + "\n", self.path)
+
+
+def _resumed_steps(train_dir: Path, per_epoch: int) -> int:
+    """Optimizer steps a search's checkpoint in ``train_dir`` had taken (0 without one)."""
+    from darc.io import safe_torch_load
+
+    path = train_dir / "checkpoint.pt"
+    if not path.exists():
+        return 0
+    ck = safe_torch_load(path)
+    return int(ck["epoch"]) * per_epoch + int(ck["step_in_epoch"])
 
 
 def _steps_per_epoch(data: Any, cfg: TrainConfig, world_size: int) -> int:

@@ -127,3 +127,29 @@ def test_calibration_comes_from_a_dataset_or_a_loader():
     assert torch.equal(darc.compressor.calibration_batch(ds, 10), x[:10])
     loader = torch.utils.data.DataLoader(ds, batch_size=16)
     assert torch.equal(darc.compressor.calibration_batch(loader, 20), x[:20])
+
+
+def test_the_penalty_ramps_up_over_lam_warmup_steps():
+    """With no gradient on the gates, step k of a ramp over R steps shrinks each gate by lr * lam * cost * k / R."""
+    _, x, comp = _compressor(lam=0.5, lam_warmup_steps=4)
+    opt = torch.optim.SGD(comp.param_groups(lr=0.01), lr=0.01)
+    slots = darc.gated_slots(comp.model)
+    start = {n: s.gate.detach().clone() for n, s in slots.items()}
+    for k in range(1, 7):
+        (0.0 * comp.model(x[:4]).sum()).backward()
+        opt.step()
+        comp.step(opt)
+        shrink = 0.01 * 0.5 * sum(min(1.0, i / 4) for i in range(1, k + 1))
+        for n, s in slots.items():
+            expected = (start[n].abs() - shrink * s.cost).clamp_min(0) * start[n].sign()
+            assert torch.allclose(s.gate.detach(), expected, atol=1e-6), (k, n)
+    with pytest.raises(ValueError, match="lam_warmup_steps"):
+        _compressor(lam_warmup_steps=-1)
+
+
+def test_a_resumed_search_counts_the_steps_its_checkpoint_had_taken(tmp_path):
+    from darc.search import _resumed_steps
+
+    assert _resumed_steps(tmp_path, 10) == 0
+    torch.save({"epoch": 1, "step_in_epoch": 5}, tmp_path / "checkpoint.pt")
+    assert _resumed_steps(tmp_path, 10) == 15
