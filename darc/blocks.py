@@ -8,8 +8,8 @@ network computes the same function with the same parameters (only state-dict key
 
 Adapters are looked up by the block's exact class (its dotted path, so that neither torchvision nor timm is
 imported here); a subclass, which may change ``forward``, needs its own. Shipped: torchvision's ResNet
-``BasicBlock`` / ``Bottleneck`` and MobileNetV2 ``InvertedResidual`` (where it has a residual connection), timm's
-ResNet ``BasicBlock`` / ``Bottleneck``. Add one with :func:`register_block_adapter`.
+``BasicBlock`` / ``Bottleneck``, MobileNetV2 ``InvertedResidual`` and EfficientNet ``MBConv`` (where they have a
+residual connection), timm's ResNet ``BasicBlock`` / ``Bottleneck``. Add one with :func:`register_block_adapter`.
 """
 
 from __future__ import annotations
@@ -164,6 +164,14 @@ def _torchvision_inverted_residual(block: nn.Module) -> ResidualBranchBlock | No
     if not block.use_res_connect:
         return None
     return ResidualBranchBlock(nn.Sequential(*block.conv.children()))
+
+
+@register_block_adapter("torchvision.models.efficientnet.MBConv")
+def _torchvision_mbconv(block: nn.Module) -> ResidualBranchBlock | None:
+    """torchvision EfficientNet ``x + stochastic_depth(block(x))`` where ``use_res_connect``; else no branch."""
+    if not block.use_res_connect:
+        return None
+    return ResidualBranchBlock(nn.Sequential(*block.block.children(), block.stochastic_depth))
 
 
 @register_block_adapter("timm.models.resnet.BasicBlock")

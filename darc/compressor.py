@@ -283,12 +283,23 @@ class Compressor:
         if self._start_state is not None:
             rebuild_from_(gated, self._start_state)
         plain, arch = materialize(gated)
+        self.report["output_max_abs_difference"] = _max_difference(gated, plain, self.calibration[:8])
         arch["search"] = {"lam": self.lam, "cost_model": self.cost_model, "arch_cost": architecture_cost(gated),
                           "handoff": self.handoff}
         kept = kept_labels(arch)
         self.report.update({"steps": self.steps, "arch_cost": architecture_cost(gated), "final_gates": searched_gates,
                             "kept": kept, "decisions": slot_decisions(kept)})
         return CompressionResult(plain, arch, self.report)
+
+
+@torch.no_grad()
+def _max_difference(gated: nn.Module, plain: nn.Module, x: torch.Tensor) -> float | None:
+    """The largest absolute difference between the gated and the materialised network's outputs on ``x`` (both
+    in eval mode; None where the output is not one tensor)."""
+    was = plain.training
+    a, b = gated.eval()(x), plain.eval()(x)
+    plain.train(was)
+    return float((a - b).abs().max()) if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) else None
 
 
 def kept_labels(arch: dict[str, Any]) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ from timm.layers import BatchNormAct2d, DropBlock2d, DropPath
 from timm.models import resnet as timm_resnet
 from tiny_nets import TinyResNet, randomize_bn
 from torch import nn
+from torchvision.models import efficientnet as tv_efficientnet
 from torchvision.models import mobilenetv2 as tv_mobilenet
 from torchvision.models import resnet as tv_resnet
 
@@ -46,6 +47,7 @@ NETWORKS = {  # name -> (factory, input size, number of branches)
     "tv_resnet18": (lambda: torchvision.models.resnet18(num_classes=10), 32, 8),
     "tv_resnet50": (lambda: torchvision.models.resnet50(num_classes=10), 64, 16),
     "tv_mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(num_classes=10), 32, 10),
+    "tv_efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(num_classes=10), 32, 9),
     "timm_resnet26d": (lambda: timm.create_model("resnet26d", num_classes=10), 64, 8),
     "timm_resnet18": (lambda: timm.create_model("resnet18", num_classes=10), 32, 8),
 }
@@ -63,8 +65,8 @@ def test_exposed_network_computes_the_same_with_the_same_parameters(name):
 
 
 def test_shipped_adapters_name_the_installed_classes():
-    shipped = [tv_resnet.BasicBlock, tv_resnet.Bottleneck, tv_mobilenet.InvertedResidual, timm_resnet.BasicBlock,
-               timm_resnet.Bottleneck]
+    shipped = [tv_resnet.BasicBlock, tv_resnet.Bottleneck, tv_mobilenet.InvertedResidual, tv_efficientnet.MBConv,
+               timm_resnet.BasicBlock, timm_resnet.Bottleneck]
     assert sorted(class_path(c) for c in shipped) == list_block_adapters()
 
 
@@ -257,3 +259,11 @@ def test_user_registered_adapter(user_adapter, tmp_path):
     assert same_output(plain, again, torch.randn(2, 3, 8, 8))
     with pytest.raises(KeyError, match="already registered"):
         register_block_adapter(UserBlock)(lambda block: None)
+
+
+def test_efficientnet_branches_keep_se_so_narrow_is_refused_with_a_reason_and_dwsep_applies():
+    exposed, names = expose_branches(torchvision.models.efficientnet_b0(num_classes=10))
+    branch = exposed.get_submodule(names[0])
+    spec = SlotSpec(names[0], "branch", (24, 8, 8), (24, 8, 8))
+    assert "SqueezeExcitation" in get_alternative("narrow").applicable(spec, branch)
+    assert get_alternative("dwsep").applicable(spec, branch) is None

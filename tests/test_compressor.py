@@ -39,6 +39,7 @@ def test_a_search_through_the_object_gives_a_plain_network_that_saves_and_loads(
     assert not darc.gated_slots(result.model), "the result must be a plain network"
     assert result.report["steps"] == 20 and set(result.report["kept"]) == {f"blocks.{i}.body" for i in range(3)}
     assert result.architecture["search"]["lam"] == 5.0
+    assert result.report["output_max_abs_difference"] < 1e-4  # the plain network computes what the gated one did
     result.model.eval()
     with torch.no_grad():
         expected = result.model(x[:8])

@@ -223,3 +223,16 @@ def test_imagenet_on_real_pixels(fb_data, tmp_path):
     train.set_epoch(1)  # ... the epoch does
     assert not torch.equal(train[2][0], a0)
     assert a0.shape == (3, 224, 224)
+
+
+def test_fashion_mnist_rgb32_is_fashion_mnist_padded_and_repeated():
+    from darc.data import get_dataset
+
+    grey = get_dataset("fashion-mnist", train_transform=False, subset=(5, 5))
+    rgb = get_dataset("fashion-mnist-rgb32", train_transform=False, subset=(5, 5))
+    assert rgb.meta.input_shape == (3, 32, 32) and rgb.meta.stand_in
+    x, y = rgb.train[0]
+    g, gy = grey.train[0]
+    assert y == gy and x.shape == (3, 32, 32)
+    assert torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])
+    assert torch.allclose(x[0, 2:30, 2:30], g[0])

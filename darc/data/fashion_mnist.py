@@ -107,3 +107,25 @@ def fashion_mnist(
         stand_in=True, source=str(files["train_images"].parent), extra={"classes": list(CLASSES)},
     )
     return DatasetBundle(train, test, meta)
+
+
+@DATASETS.register("fashion-mnist-rgb32")
+def fashion_mnist_rgb32(
+    root: str | None = None, train_transform: bool = True, seed: int = 0, padding: int = 4
+) -> DatasetBundle:
+    """Fashion-MNIST zero-padded to 32 x 32 and repeated to three channels: a stand-in with the input shape of
+    ImageNet-style CNNs (torchvision's take RGB) at CIFAR's size. Train augmentation: random crop 32 with
+    ``padding`` + horizontal flip."""
+    files = locate(root)
+    t = _load(tuple(sorted((k, str(v)) for k, v in files.items())))
+    rgb = {k: torch.nn.functional.pad(v, (2, 2, 2, 2)).expand(-1, 3, -1, -1).contiguous()
+           for k, v in t.items() if k.endswith("_images")}
+    mean, std = MEAN * 3, STD * 3
+    aug = CropFlip(32, padding) if train_transform else None
+    train = TensorImageDataset(rgb["train_images"], t["train_labels"], mean, std, aug, seed)
+    test = TensorImageDataset(rgb["test_images"], t["test_labels"], mean, std, None, seed)
+    meta = DatasetMeta(
+        name="fashion-mnist-rgb32", num_classes=10, input_shape=(3, 32, 32), mean=mean, std=std, stand_in=True,
+        source=str(files["train_images"].parent), extra={"classes": list(CLASSES), "padded_from": 28},
+    )
+    return DatasetBundle(train, test, meta)
