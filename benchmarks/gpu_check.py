@@ -181,7 +181,7 @@ def tiny_plans() -> list[Plan]:
 
 def extended_plans() -> list[Plan]:
     """The ``extended`` scale's stand-ins at Fashion-MNIST's 1x28x28 and the protocol's batches, with more
-    steps: their GPU throughput, from which the extended scale's GPU hours are estimated (README)."""
+    steps: their GPU throughput, from which the extended scale's GPU hours are estimated (docs/decisions/sizing.md)."""
     common = dict(train_steps=60, search_steps=40, finetune_steps=40, n_test=512, pairs=10,
                   search_epochs=2, search_weights="frozen")
     return [

@@ -14,7 +14,7 @@
 #   4. pytest_cuda.log   the CUDA unit tests
 #
 # Run on the device machine from the repository root, with Fashion-MNIST and the device's missing
-# pure-Python packages in the ignored data/ (README, "Benchmarks"), e.g. through the device tool:
+# pure-Python packages in the ignored data/ (docs/results.md, "Benchmarks"), e.g. through the device tool:
 #   OUT=$OUT bash benchmarks/gpu_session.sh          (carry: data)
 set -u
 : "${OUT:?set OUT to the folder that collects the records}"

@@ -14,7 +14,7 @@ An alternative is registered with :func:`register_alternative` as a class with
   ``build``'s signature (its keyword parameters; any key where it takes ``**config`` and names none).
   A config key that is not an option is refused (:func:`check_options`), so a typo is not silently ignored.
 
-Users add their own the same way; see the README.
+Users add their own the same way; see docs/extending.md.
 """
 
 from __future__ import annotations
