@@ -16,7 +16,10 @@ fine-tune) and wall times. Writes ``zoo.json`` and ``zoo.md`` under ``--out``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -90,13 +93,18 @@ def one_model(name: str, args: argparse.Namespace, train: DataLoader, val: DataL
     weights = cached_base(name, args, train)
     out = Path(args.out) / name.replace(":", "_")
     t0 = time.perf_counter()
-    rc = darc_main(["compress", "--model", name, "--weights", str(weights), "--data", DATA, "--subset",
-                    str(args.train_images), "--val-size", str(args.val_size), "--seed", str(args.seed),
-                    "--target", args.target, "--search-steps", str(args.search_steps), "--finetune-steps",
-                    str(args.finetune_steps), "--threads", "1", "--out", str(out), "--no-progress"])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = darc_main(["compress", "--model", name, "--weights", str(weights), "--data", DATA, "--subset",
+                        str(args.train_images), "--val-size", str(args.val_size), "--seed", str(args.seed),
+                        "--target", args.target, "--search-steps", str(args.search_steps), "--finetune-steps",
+                        str(args.finetune_steps), "--threads", "1", "--out", str(out), "--no-progress"])
     seconds = time.perf_counter() - t0
+    sys.stderr.write(err.getvalue())
     if rc != 0:
-        return {"model": name, "error": f"darc compress exited {rc}", "compress_seconds": seconds}
+        said = [ln for ln in err.getvalue().splitlines() if ln.startswith("darc compress: error:")]
+        return {"model": name, "error": said[-1] if said else f"darc compress exited {rc}",
+                "compress_seconds": seconds}
     base = load_weights(model_from_name(name, num_classes=10, in_chans=3), safe_torch_load(weights), weights).eval()
     result = CompressionResult.load(out / "result", base_model=model_from_name(name, num_classes=10, in_chans=3))
     rep = result.report
