@@ -44,16 +44,17 @@ def _loaders(args: argparse.Namespace) -> tuple[Any, DataLoader, DataLoader]:
 
 
 def cached_base(name: str, args: argparse.Namespace, train: DataLoader) -> Path:
-    """The base's state dict, trained ``--train-steps`` steps (cosine from lr 0.05) the first time."""
+    """The base's state dict, trained ``--train-steps`` steps (cosine from ``--base-lr``) the first time."""
     from darc.io import atomic_torch_save
     from darc.models import model_from_name
     from darc.train import TrainConfig, fit
 
-    path = Path(args.cache) / f"{name.replace(':', '_')}_steps{args.train_steps}_seed{args.seed}.pt"
+    lr = "" if args.base_lr == 0.05 else f"_lr{args.base_lr:g}"  # the first runs' names stay valid
+    path = Path(args.cache) / f"{name.replace(':', '_')}_steps{args.train_steps}{lr}_seed{args.seed}.pt"
     if not path.exists():
         torch.manual_seed(args.seed)
         model = model_from_name(name, num_classes=10, in_chans=3)
-        cfg = TrainConfig(epochs=1, max_steps_per_epoch=args.train_steps, lr=0.05, schedule="cosine",
+        cfg = TrainConfig(epochs=1, max_steps_per_epoch=args.train_steps, lr=args.base_lr, schedule="cosine",
                           warmup_epochs=0.05, momentum=0.9, weight_decay=5e-4, evaluate=False, log_every=10**9)
         fit(model, (train, None), cfg, Path(args.cache) / "train" / path.stem, progress=False, resume=False)
         atomic_torch_save(model.state_dict(), path)
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--target", default="latency:1.5")
     ap.add_argument("--cache", default="runs/zoo/bases", help="where trained bases are kept for later runs")
     ap.add_argument("--train-steps", type=int, default=300)
+    ap.add_argument("--base-lr", type=float, default=0.05)
     ap.add_argument("--search-steps", type=int, default=100)
     ap.add_argument("--finetune-steps", type=int, default=150)
     ap.add_argument("--train-images", type=int, default=10000)
