@@ -99,7 +99,8 @@ def one_model(name: str, args: argparse.Namespace, train: DataLoader, val: DataL
         rc = darc_main(["compress", "--model", name, "--weights", str(weights), "--data", DATA, "--subset",
                         str(args.train_images), "--val-size", str(args.val_size), "--seed", str(args.seed),
                         "--target", args.target, "--search-steps", str(args.search_steps), "--finetune-steps",
-                        str(args.finetune_steps), "--threads", "1", "--out", str(out), "--no-progress"])
+                        str(args.finetune_steps), "--threads", "1", "--slots", args.slots, "--out", str(out),
+                        "--no-progress"])
     seconds = time.perf_counter() - t0
     sys.stderr.write(err.getvalue())
     if rc != 0:
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", default="runs/zoo/bases", help="where trained bases are kept for later runs")
     ap.add_argument("--train-steps", type=int, default=300)
     ap.add_argument("--base-lr", type=float, default=0.05)
+    ap.add_argument("--slots", default="branch", help="darc compress --slots (e.g. 'features.*': whole blocks)")
     ap.add_argument("--search-steps", type=int, default=100)
     ap.add_argument("--finetune-steps", type=int, default=150)
     ap.add_argument("--train-images", type=int, default=10000)

@@ -173,7 +173,8 @@ def cmd_compress(args: argparse.Namespace) -> dict:
     gen = torch.Generator().manual_seed(args.seed)
     train = torch.utils.data.DataLoader(data.train, batch_size=args.batch_size, shuffle=True, generator=gen)
     val = torch.utils.data.DataLoader(data.val if data.val is not None else data.test, batch_size=256)
-    result = compress(model, train, target=target, val_loader=val, search_steps=args.search_steps,
+    slots = args.slots if args.slots == "branch" else [p.strip() for p in args.slots.split(",") if p.strip()]
+    result = compress(model, train, target=target, val_loader=val, slots=slots, search_steps=args.search_steps,
                       finetune_steps=args.finetune_steps, lam_range=tuple(args.lam_range), threads=args.threads,
                       out_dir=args.out, progress=args.progress)
     rep = result.report
@@ -304,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", type=int, default=None, help="use this many training images (and a fifth as many test)")
     p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation")
     p.add_argument("--target", required=True, help="latency:1.5, latency@64:1.3, bytes:3, macs:2 or lam:2")
+    p.add_argument("--slots", default="branch", help="'branch' (residual branches, default) or comma-separated "
+                   "module names / glob patterns, e.g. 'features.*' (whole blocks)")
     p.add_argument("--search-steps", type=int, default=300)
     p.add_argument("--finetune-steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=64)

@@ -145,7 +145,11 @@ def compress(
                                  device=device, log=print if progress else None)
             best = path.best_try
             if best is None:
-                top = max(path.tries, key=lambda t: t.ratio)
+                measured_tries = [t for t in path.tries if not math.isnan(t.ratio)]
+                if not measured_tries:
+                    raise ValueError(f"every lambda tried in [{lam_range[0]:g}, {lam_range[1]:g}] gave a network that "
+                                     "cannot be materialised safely: lower lam_range's lower end")
+                top = max(measured_tries, key=lambda t: t.ratio)
                 raise ValueError(f"no lambda in [{lam_range[0]:g}, {lam_range[1]:g}] met {goal}: the largest ratio "
                                  f"measured was {top.ratio:.3f} at lambda {top.lam:.4g}; raise lam_range's upper end, "
                                  "add cheaper candidates, or lower the target")

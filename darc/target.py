@@ -20,6 +20,8 @@ from typing import Any
 
 from torch import nn
 
+from darc.materialize import UnsafeRemovalError
+
 #: Target metrics: ``latency`` (measured, interleaved A/B, at ``batch_size``), ``param_bytes``, ``macs``
 #: (analytic; never called a speed-up) and ``lam`` (no search: one lambda, as given).
 METRICS = ("latency", "param_bytes", "macs", "lam")
@@ -172,7 +174,16 @@ def search_lambda(
     stale, stopped = 0, f"max_tries ({max_tries})"
     for _ in range(int(max_tries)):
         lam = math.exp((lo + hi) / 2)
-        model, info = search_at(lam)
+        try:
+            model, info = search_at(lam)
+        except UnsafeRemovalError as exc:  # compressed past what the network can lose: a smaller lambda
+            tries.append(LambdaTry(lam, "refused", math.nan, math.nan, math.nan, False, False, {"refused": str(exc)}))
+            if log:
+                log(f"lambda {lam:.4g}: the network it gives is refused ({exc}) -> try a smaller lambda")
+            hi = math.log(lam)
+            if on_try:
+                on_try(LambdaPath(target, tries, best, "running", models))
+            continue
         sig = architecture_signature(model)
         reused = sig in measured
         if not reused:

@@ -171,3 +171,33 @@ def test_one_call_on_a_torchvision_resnet_narrows_or_drops_its_branches(tmp_path
     with torch.no_grad():
         out = result.model.eval()(x)
     assert out.shape == (2, 4) and not torch.allclose(out[0], out[1])
+
+
+def test_a_lambda_whose_network_is_refused_counts_as_too_far(monkeypatch):
+    from darc.materialize import UnsafeRemovalError
+
+    monkeypatch.setattr(T, "measure", lambda metric, base, c, shape, **kw: T.Measurement(
+        64 / c[0].out_features, 0, 0))
+
+    def at(lam):
+        if lam > 0.5:
+            raise UnsafeRemovalError("slot 'x' lost every candidate")
+        return _net(32 if lam > 0.05 else 64), {}
+
+    path = T.search_lambda(at, _net(64), T.Target("param_bytes", 2.0), (4,), lam_low=0.01, lam_high=100.0,
+                           max_tries=5, tolerance=0.01, log=None)
+    first = path.tries[0]
+    assert first.signature == "refused" and "lost every candidate" in first.info["refused"]
+    assert path.tries[1].lam < first.lam  # the bisection went down
+    assert path.best_try is not None and path.best_try.ratio == 2.0
+
+
+def test_cli_compress_takes_named_slots(tmp_path, capsys):
+    from darc.cli import main
+
+    with pytest.warns(UserWarning, match="untrained"):
+        rc = main(_cli("--model", "wrn16_1", "--untrained", "--target", "lam:0.01", "--slots",
+                       "stages.0.0.branch, stages.2.*.branch", "--out", str(tmp_path / "out")))
+    assert rc == 0
+    report = json.loads((tmp_path / "out" / "result" / "report.json").read_text())
+    assert sorted(report["kept"]) == ["stages.0.0.branch", "stages.2.0.branch", "stages.2.1.branch"]
