@@ -306,7 +306,7 @@ def assign_costs(
     """Fill every gated slot's ``cost`` buffer with normalised costs (:data:`NORMALISATIONS`; and mark the slot's
     costs as assigned, ``slot.cost_model``); return a report.
 
-    The report has keys ``cost_model``, ``unit``, ``base_total`` and ``slots`` (slot -> candidate
+    The report has keys ``cost_model``, ``unit``, ``base_total``, ``normalisation`` and ``slots`` (slot -> candidate
     label -> ``{"raw": ..., "normalized": ...}``).
 
     Under ``torchrun`` costs are measured once: rank 0 measures them (or reads its latency table, and

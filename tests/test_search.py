@@ -55,7 +55,7 @@ def test_cost_models_report_documented_keys(cost_model, tmp_path):
     gated = gate_model(TinyResNet(), ["blocks.*.body"], example_input=SHAPE)
     ctx = CostContext(SHAPE, table_path=tmp_path / "table.json", min_run_time=0.01)
     report = assign_costs(gated, TinyResNet(), cost_model, ctx)
-    assert set(report) == {"cost_model", "unit", "base_total", "slots"}
+    assert set(report) == {"cost_model", "unit", "base_total", "normalisation", "slots"}
     assert report["base_total"] > 0
     for name, slot in gated_slots(gated).items():
         assert set(report["slots"][name]) == set(slot.labels)
