@@ -19,6 +19,7 @@ reproduce: setup
 
 smoke: setup
 	PATH=$(CURDIR)/.venv/bin:$$PATH $(VENV)/snakemake --cores $(CORES) --config scale=smoke
+	PATH=$(CURDIR)/.venv/bin:$$PATH $(VENV)/snakemake --cores 1 --config scale=smoke --report runs/smoke/report.html
 
 lint: setup
 	$(VENV)/ruff check darc theory tests workflow/scripts benchmarks

@@ -30,7 +30,7 @@ rule summary:
         runs=expand(f"{RESULTS}/tables/{{exp}}.csv", exp=EXPERIMENTS),
         points=expand(f"{RESULTS}/tables/{{exp}}_points.csv", exp=EXPERIMENTS),
     output:
-        f"{RESULTS}/tables/summary.md",
+        report(f"{RESULTS}/tables/summary.md", caption="../report/summary.rst", category="Compression"),
     conda:
         "../envs/darc.yaml"
     log:

@@ -50,7 +50,7 @@ rule theory_table:
         csv=expand(f"{THEORY_RESULTS}/theory/{{part}}.csv", part=THEORY_PARTS),
         provenance=expand(f"{THEORY_RESULTS}/theory/{{part}}.provenance.json", part=THEORY_PARTS),
     output:
-        csv=f"{THEORY_RESULTS}/tables/theory.csv",
+        csv=report(f"{THEORY_RESULTS}/tables/theory.csv", caption="../report/theory_table.rst", category="Theory"),
         provenance=f"{THEORY_RESULTS}/tables/theory.provenance.json",
     benchmark:
         f"{BENCHMARKS}/theory_table/all.tsv"
