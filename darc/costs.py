@@ -320,23 +320,23 @@ def assign_costs(
     if not slots:
         raise ValueError("the model has no gated slots: call darc.gate_model first")
     base_total, raw, unit = _measured_on_rank0(lambda: _measure(slots, base_model, cost_model, ctx))
-    scale = {name: 1.0 / base_total for name in slots}
+    divisor = {name: base_total for name in slots}
     if normalisation == "slot":
         originals = {name: raw[name][slot.labels.index("original")] for name, slot in slots.items()}
         if min(originals.values()) <= 0:
             raise ValueError(f"cost normalisation 'slot' needs every slot's original to cost > 0 under {cost_model}; "
                              f"got {originals}: use normalisation 'network'")
         mean = sum(originals.values()) / len(originals) / base_total
-        scale = {name: mean / originals[name] for name in slots}
+        divisor = {name: originals[name] / mean for name in slots}
     report: dict[str, Any] = {"cost_model": cost_model, "unit": unit, "base_total": base_total,
                               "normalisation": normalisation, "slots": {}}
     for name, slot in slots.items():
         costs = raw[name]
         with torch.no_grad():
-            slot.cost.copy_(torch.tensor(costs) * scale[name])
+            slot.cost.copy_(torch.tensor(costs) / divisor[name])
         slot.cost_model = cost_model
         report["slots"][name] = {
-            label: {"raw": r, "normalized": r * scale[name]} for label, r in zip(slot.labels, costs)
+            label: {"raw": r, "normalized": r / divisor[name]} for label, r in zip(slot.labels, costs)
         }
     return report
 

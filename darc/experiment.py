@@ -34,7 +34,7 @@ RESULT = "result.json"
 PEER_COLUMNS = ("matches", "match_target", "match_measured", "match_reached", "prune_ratio")
 
 
-def _begin(exp: dict[str, Any]) -> None:
+def begin_stage(exp: dict[str, Any]) -> None:
     """Validate ``exp`` and pin the git commit this process's outputs record: the code it started with,
     even if the checkout moves on while it runs."""
     validate_experiment(exp)
@@ -77,7 +77,7 @@ def base_model(exp: dict[str, Any], data: DatasetBundle) -> nn.Module:
     return create_model(exp["model"], **kw)
 
 
-def _write_result(result: dict[str, Any], path: Path) -> None:
+def write_result(result: dict[str, Any], path: Path) -> None:
     """Rank 0 writes a stage's ``result.json``; under torchrun the other ranks wait until it is there."""
     from darc.train import distributed as D
 
@@ -91,7 +91,7 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _record(exp: dict[str, Any], scale: str, data: DatasetBundle, stage: str, **extra: Any) -> dict[str, Any]:
+def stage_record(exp: dict[str, Any], scale: str, data: DatasetBundle, stage: str, **extra: Any) -> dict[str, Any]:
     return provenance(
         scale=scale, dataset=data.meta.name, model=exp["model"], stand_in=data.meta.stand_in,
         config=exp, device=experiment_device(exp), stage=stage, **extra,
@@ -100,7 +100,7 @@ def _record(exp: dict[str, Any], scale: str, data: DatasetBundle, stage: str, **
 
 def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "default", progress: bool = True) -> dict:
     """Train the base network; ``out_dir/model.pt`` holds its weights, ``result.json`` the summary."""
-    _begin(exp)
+    begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     data = load_data(exp)
@@ -109,7 +109,7 @@ def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "defaul
     res = fit(model, data, TrainConfig.from_dict(exp.get("train", {})), out, device=experiment_device(exp),
               progress=progress)
     result = {
-        **_record(exp, scale, data, "train_base", threads=threads),
+        **stage_record(exp, scale, data, "train_base", threads=threads),
         "seed": exp.get("seed", 0),
         "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
         "seconds_this_call": time.perf_counter() - t0,
@@ -118,7 +118,7 @@ def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "defaul
         "n_train": data.meta.n_train, "n_val": data.meta.n_val, "n_test": data.meta.n_test,
         "weights": str(out / WEIGHTS),
     }
-    _write_result(result, out / RESULT)
+    write_result(result, out / RESULT)
     return result
 
 
@@ -164,7 +164,7 @@ for _name, _model in (("darc_uniform", "uniform"), ("darc_params", "params"), ("
     SEARCH_METHODS.register(_name)(_cost_model_ablation(_model))
 
 
-def _base_seed(base_dir: str | Path, exp: dict[str, Any]) -> int:
+def base_seed_of(base_dir: str | Path, exp: dict[str, Any]) -> int:
     """The seed of the base a run started from (its ``result.json``; else the run's own seed)."""
     path = Path(base_dir) / RESULT
     return int(json.loads(path.read_text()).get("seed", 0)) if path.exists() else int(exp.get("seed", 0))
@@ -191,7 +191,7 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_fro
     from darc.costs import CostContext, assign_costs
     from darc.search import gate_for_search
 
-    _begin(exp)
+    begin_stage(exp)
     if start_from is not None:
         Path(table_path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(start_from, table_path)
@@ -213,16 +213,16 @@ def gate(
     every ``method`` search of this seed shares (``search(..., start=out_path)``), whatever its lambda."""
     from darc.search import prepare_gated_start
 
-    _begin(exp)
+    begin_stage(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     model = base_model(exp, data)
     load_weights(model, safe_torch_load(Path(base_dir) / WEIGHTS), Path(base_dir) / WEIGHTS)
     t0 = time.perf_counter()
     report = prepare_gated_start(model, data, search_config(exp, 0.0, method=method), out_path)
-    record = {**_record(exp, scale, data, "gate", threads=threads),
+    record = {**stage_record(exp, scale, data, "gate", threads=threads),
               **report, "seconds": time.perf_counter() - t0, "seed": exp.get("seed", 0), "gated": str(out_path)}
-    _write_result(record, Path(out_path).with_suffix(".json"))
+    write_result(record, Path(out_path).with_suffix(".json"))
     return record
 
 
@@ -235,7 +235,7 @@ def search(
     ``method``: ``darc``, the equal-budget ``reference`` or a grid peer (:data:`SEARCH_METHODS`). ``start``:
     the gated start :func:`gate` wrote for this base, seed and method (skips the distillation).
     """
-    _begin(exp)
+    begin_stage(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     model = base_model(exp, data)
@@ -245,11 +245,11 @@ def search(
         cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
     summary = run_search(model, data, cfg, out_dir, device=experiment_device(exp), progress=progress, start=start)
     table = cfg.latency_table if cfg.cost_model == "latency" else None
-    result = {**_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
-              "seed": exp.get("seed", 0), "role": method, "base_seed": _base_seed(base_dir, exp),
+    result = {**stage_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
+              "seed": exp.get("seed", 0), "role": method, "base_seed": base_seed_of(base_dir, exp),
               "base": str(base_dir), "val_acc": summary["metrics"].get("val_acc"),
               "latency_table_sha256": file_sha256(table) if table and Path(table).exists() else None}
-    _write_result(result, Path(out_dir) / RESULT)
+    write_result(result, Path(out_dir) / RESULT)
     return result
 
 
@@ -281,7 +281,7 @@ def finetune_search(
 
     The equal-budget reference is fine-tuned with every recipe of :func:`darc.recipe.reference_recipes` (in
     ``out_dir/recipes/<name>``) and reports the one with the best validation accuracy."""
-    _begin(exp)
+    begin_stage(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     n_train = len(data.train)
@@ -303,7 +303,7 @@ def finetune_search(
     model, cfg = best["model"], best["cfg"]
     after_base = darc_search_images(exp, n_train) + cfg.epochs * images_per_epoch(cfg, n_train)
     result = {
-        **_record(exp, scale, data, "finetune", threads=threads, lam=search_result["lam"]),
+        **stage_record(exp, scale, data, "finetune", threads=threads, lam=search_result["lam"]),
         "seed": exp.get("seed", 0), "role": role,
         "base_seed": search_result.get("base_seed", exp.get("seed", 0)),
         "arch_cost": search_result.get("arch_cost"),
@@ -317,7 +317,7 @@ def finetune_search(
         "recipe_trials": {k: {"val_acc": v["metrics"].get("val_acc"), "test_acc": v["metrics"].get("test_acc"),
                               "train_config": v["cfg"].to_dict()} for k, v in trials.items()},
     }
-    _write_result(result, Path(out_dir) / RESULT)
+    write_result(result, Path(out_dir) / RESULT)
     return result
 
 
@@ -413,7 +413,7 @@ def bench(
     from darc.bench.signature import architecture_signature
     from darc.io import atomic_write_text
 
-    _begin(exp)
+    begin_stage(exp)
     b = exp.get("bench", {})
     threads = int(b.get("threads") or exp.get("threads") or torch.get_num_threads())
     torch.set_num_threads(threads)
@@ -435,7 +435,7 @@ def bench(
     memory = peak_memory_columns(base, distinct, shape, batch_sizes, threads, device=device,
                                  resident=bool(b.get("peak_memory", True)))
     measured: dict[str, dict[str, Any]] = {}
-    prov = {k: v for k, v in _record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
+    prov = {k: v for k, v in stage_record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []
     for key, (res, _) in runs.items():
         same_seed = base_result.get("seed", 0) == res.get("base_seed", res.get("seed", 0))

@@ -20,6 +20,7 @@ from torch import nn
 
 from darc.compressor import (
     Compressor,
+    calibration_batch,
     kept_labels,
     slot_decisions,
 )
@@ -98,15 +99,10 @@ class SearchConfig:
         return d
 
 
-def _calibration_batch(dataset: torch.utils.data.Dataset, n: int) -> torch.Tensor:
-    n = min(n, len(dataset))
-    return torch.stack([dataset[i][0] for i in range(n)])
-
-
 def gate_for_search(base: nn.Module, data: Any, cfg: SearchConfig) -> nn.Module:
     """Gate ``base`` per ``cfg`` (deterministic for a fixed seed, so a resumed search rebuilds it)."""
     torch.manual_seed(cfg.train.seed)
-    calib = _calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
+    calib = calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
     return gate_model(
         base, cfg.slots, cfg.candidates, calibration=calib, example_input=tuple(data.meta.input_shape),
         original_gate=cfg.original_gate, alternative_gate=cfg.alternative_gate, gate_init=cfg.gate_init,
@@ -201,7 +197,7 @@ def run_search(
     )
     cost_report = assign_costs(gated, base, cfg.cost_model, ctx, cfg.cost_normalisation)
     compressor = Compressor.from_gated(
-        gated, lam=cfg.lam, calibration=_calibration_batch(data.train, max(cfg.calibration_samples, 1)),
+        gated, lam=cfg.lam, calibration=calibration_batch(data.train, max(cfg.calibration_samples, 1)),
         weights=cfg.weights, handoff=cfg.handoff, single_candidate=cfg.single_candidate, nonnegative=cfg.nonnegative,
         cost_model=cfg.cost_model, lam_warmup_steps=cfg.lam_warmup_steps,
     )

@@ -20,19 +20,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from darc.compressor import calibration_batch
 from darc.experiment import (
     RESULT,
-    _base_seed,
-    _begin,
-    _record,
-    _write_result,
     base_model,
+    base_seed_of,
+    begin_stage,
     distillation_teacher,
     experiment_device,
     load_base,
     load_data,
     search_config,
     set_threads,
+    stage_record,
+    write_result,
 )
 from darc.io import atomic_write_json
 from darc.materialize import save_materialized
@@ -65,7 +66,7 @@ from darc.recipe import (  # noqa: F401  (the budget helpers, importable from he
     sparsity_recipe,
 )
 from darc.registry import Registry
-from darc.search import _calibration_batch, finetune, kept_labels, load_gated_start, slot_decisions
+from darc.search import finetune, kept_labels, load_gated_start, slot_decisions
 from darc.train import WEIGHTS, TrainConfig, fit
 
 
@@ -89,7 +90,7 @@ def _peer_result(exp: dict[str, Any], scale: str, data: Any, role: str, darc: di
                  model: Any, arch_path: str | Path, out: Path, threads: int, **extra: Any) -> dict[str, Any]:
     kept = kept_labels(json.loads(Path(arch_path).read_text()))
     return {
-        **_record(exp, scale, data, role, threads=threads, lam=darc["lam"]),
+        **stage_record(exp, scale, data, role, threads=threads, lam=darc["lam"]),
         "seed": exp.get("seed", 0), "base_seed": darc.get("base_seed", exp.get("seed", 0)), "role": role,
         "arch_cost": None, "matches": f"lam{darc['lam']:g}",
         "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
@@ -108,7 +109,7 @@ def random_decisions(
     slots (seeded by the run's seed), built from the trained base as a search starts (alternatives
     distilled), then fine-tuned with :func:`peer_recipe`. ``start``: the seed's gated start (``darc gate``),
     so the dealt alternatives are the very ones DARC's searches of the seed started from (not distilled again)."""
-    _begin(exp)
+    begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     darc, arch = _darc_search(darc_search_dir)
@@ -119,7 +120,7 @@ def random_decisions(
     if start is not None:
         gated = load_gated_start(base, data, cfg, start)
     else:
-        calib = _calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
+        calib = calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
         gated = gate_for_decisions(base, wanted, slots=cfg.slots, example_input=tuple(data.meta.input_shape),
                                    calibration=calib, distill_steps=cfg.distill_steps, distill_lr=cfg.distill_lr)
     drawn = draw_random_decisions(wanted, allowed_labels(gated), seed=int(exp.get("seed", 0)))
@@ -131,7 +132,7 @@ def random_decisions(
                           progress=progress, teacher=distillation_teacher(exp, recipe, base_dir))
     result = _peer_result(exp, scale, data, "random", darc, res, model, arch_path, out, threads,
                           darc_counts=decision_counts(wanted), **_recipe_columns(recipe, exp, len(data.train)))
-    _write_result(result, out / RESULT)
+    write_result(result, out / RESULT)
     return result
 
 
@@ -142,7 +143,7 @@ def from_scratch(
     """DARC's materialised architecture re-initialised (seeded by the run's seed) and trained with
     :func:`scratch_recipe`: is the search worth more than the architecture it found? ``base_dir``: the trained
     base it distils from where the recipe does (default: the one DARC's search started from)."""
-    _begin(exp)
+    begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     darc, arch = _darc_search(darc_search_dir)
@@ -158,7 +159,7 @@ def from_scratch(
                           seconds_this_call=time.perf_counter() - t0,
                           **recipe_record(recipe, exp, len(data.train), recipe.epochs * images_per_epoch(
                               recipe, len(data.train)) - base_images(exp, len(data.train))))
-    _write_result(result, out / RESULT)
+    write_result(result, out / RESULT)
     return result
 
 
@@ -218,7 +219,7 @@ def bn_sparsity(
     ``out_dir`` then holds a base-shaped network for :func:`prune_to_match` with ``pruner="bn_scale"``."""
     from darc.peers.pruning import bn_sparsity_penalty
 
-    _begin(exp)
+    begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     data = load_data(exp)
@@ -229,12 +230,12 @@ def bn_sparsity(
               extra_loss=bn_sparsity_penalty(model, reg), progress=progress)
     scales = torch.cat([m.weight.detach().abs().flatten() for m in model.modules()
                         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine])
-    result = {**_record(exp, scale, data, "bn_sparsity", threads=threads), "seed": exp.get("seed", 0),
-              "base_seed": _base_seed(base_dir, exp), "base": str(base_dir), "bn_reg": reg,
+    result = {**stage_record(exp, scale, data, "bn_sparsity", threads=threads), "seed": exp.get("seed", 0),
+              "base_seed": base_seed_of(base_dir, exp), "base": str(base_dir), "bn_reg": reg,
               "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
               "bn_scale_below_1e-2": float((scales < 1e-2).float().mean()),
               "seconds_this_call": time.perf_counter() - t0, "weights": str(out / WEIGHTS)}
-    _write_result(result, out / RESULT)
+    write_result(result, out / RESULT)
     return result
 
 
@@ -255,7 +256,7 @@ def prune_to_match(
     if (pruner == "bn_scale") != (base_record.get("stage") == "bn_sparsity"):
         raise ValueError(f"pruner {pruner!r} with base {base_dir} (stage {base_record.get('stage')!r}): "
                          "bn_scale prunes the output of `darc peer bn-sparsity`, group_l1 the trained base")
-    _begin(exp)
+    begin_stage(exp)
     torch.set_num_threads(int(exp.get("bench", {}).get("threads") or exp.get("threads") or 1))
     out = Path(out_dir)
     data = load_data(exp)
@@ -270,8 +271,8 @@ def prune_to_match(
                              steps=int(cfg["steps"]), global_pruning=bool(cfg["global_pruning"]), pruner=pruner)
     save_pruned(pruned, out / "pruned")
     tp_class, importance = PRUNER_NAMES[pruner]
-    record = {**_record(exp, scale, data, "prune", lam=darc_result["lam"]), "match": match,
-              "base_seed": base_record.get("base_seed", _base_seed(base_dir, exp)), "pruned_from": str(base_dir),
+    record = {**stage_record(exp, scale, data, "prune", lam=darc_result["lam"]), "match": match,
+              "base_seed": base_record.get("base_seed", base_seed_of(base_dir, exp)), "pruned_from": str(base_dir),
               "darc_finetune": str(darc_finetune_dir), "importance": importance, "pruner_name": pruner,
               "pruner": tp_class, "seconds": time.perf_counter() - t0,
               **{k: cfg[k] for k in ("steps", "max_ratio", "global_pruning")}, **pruned.summary()}
@@ -294,7 +295,7 @@ def prune_finetune(
     """Fine-tune a Torch-Pruning network (:func:`prune_to_match`) with :func:`pruned_finetune_recipe`
     (``base_dir``: the trained base it distils from where the recipe does; default: the one it was pruned
     from)."""
-    _begin(exp)
+    begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     prune = json.loads((Path(prune_dir) / "prune.json").read_text())
@@ -306,7 +307,7 @@ def prune_finetune(
     teacher = distillation_teacher(exp, recipe, base_dir if base_dir is not None else _pruned_from_base(prune))
     res = fit(model, data, recipe, out, device=experiment_device(exp), progress=progress, teacher=teacher)
     result = {
-        **_record(exp, scale, data, role, threads=threads, lam=prune["lam"]),
+        **stage_record(exp, scale, data, role, threads=threads, lam=prune["lam"]),
         "seed": exp.get("seed", 0), "base_seed": prune.get("base_seed"), "role": role,
         "arch_cost": None,
         "matches": f"lam{prune['lam']:g}", "test_acc": res["metrics"].get("test_acc"),
@@ -317,5 +318,5 @@ def prune_finetune(
         "match_reached": prune["reached"], "prune_ratio": prune["ratio"],
         **_recipe_columns(recipe, exp, len(data.train), after_sparsity=pruner == "bn_scale"),
     }
-    _write_result(result, out / RESULT)
+    write_result(result, out / RESULT)
     return result
