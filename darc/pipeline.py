@@ -155,7 +155,7 @@ def compress(
                                  "add cheaper candidates, or lower the target")
             chosen = results[best.lam]
             measured = {"metric": goal.metric, "ratio": best.ratio, "q25": best.q25, "q75": best.q75,
-                        "threads": threads, "pairs": pairs}
+                        "threads": threads, "pairs": pairs, "noisy": best.info["timing_noisy"]}
         compared = {"latency": measured["ratio"], "params": measured.get("param_bytes_ratio", measured["ratio"]),
                     "macs": measured["ratio"]}.get(cost_model) if COST_MODEL_FOR[goal.metric] == cost_model else None
         if compared is not None:  # what the search's costs promised, beside what was measured

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -79,10 +80,21 @@ class Measurement:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+#: A latency ratio whose inter-quartile range exceeds this share of its median is measured again (with twice the
+#: pairs, at most ``retries`` times) and, if it stays that wide, reported as noisy with a warning.
+MAX_SPREAD = 0.2
+
+
+def relative_spread(q25: float, q75: float, median: float) -> float:
+    """The inter-quartile range as a share of the median."""
+    return (q75 - q25) / median if median > 0 else math.inf
+
+
 def measure(metric: str, base: nn.Module, compressed: nn.Module, input_shape: tuple[int, ...], *,
             batch_size: int = 1, threads: int = 1, pairs: int = 10, min_block_time: float = 0.05,
-            device: str = "cpu") -> Measurement:
-    """``metric`` (:data:`METRICS` but ``lam``), base / compressed, measured the way :mod:`darc.bench` does."""
+            device: str = "cpu", max_spread: float = MAX_SPREAD, retries: int = 2) -> Measurement:
+    """``metric`` (:data:`METRICS` but ``lam``), base / compressed, measured the way :mod:`darc.bench` does; a
+    latency ratio with a spread over ``max_spread`` is measured again (see :data:`MAX_SPREAD`)."""
     from darc.bench.latency import compare_latency
     from darc.bench.macs import count_macs
     from darc.bench.memory import param_bytes
@@ -94,11 +106,24 @@ def measure(metric: str, base: nn.Module, compressed: nn.Module, input_shape: tu
         a, b = count_macs(base, input_shape, 1), count_macs(compressed, input_shape, 1)
         return Measurement(a / b, a / b, a / b, {"base_macs": a, "macs": b})
     if metric == "latency":
-        ab = compare_latency(base.eval(), compressed.eval(), input_shape, batch_size, pairs=pairs,
-                             threads=threads, min_block_time=min_block_time, device=device)
+        attempts = []
+        for _ in range(1 + max(0, retries)):  # a busy machine widens the spread: measure again, with more pairs
+            ab = compare_latency(base.eval(), compressed.eval(), input_shape, batch_size, pairs=pairs,
+                                 threads=threads, min_block_time=min_block_time, device=device)
+            attempts.append(ab)
+            if relative_spread(ab.ratio_q25, ab.ratio_q75, ab.ratio_median) <= max_spread:
+                break
+            pairs *= 2
+        ab = min(attempts, key=lambda a: relative_spread(a.ratio_q25, a.ratio_q75, a.ratio_median))
+        spread = relative_spread(ab.ratio_q25, ab.ratio_q75, ab.ratio_median)
+        if spread > max_spread:
+            warnings.warn(f"latency ratio {ab.ratio_median:.2f}x measured with a spread of {spread:.0%} of its median "
+                          f"(q25 {ab.ratio_q25:.2f}, q75 {ab.ratio_q75:.2f}) after {len(attempts)} tries: the machine "
+                          "is busy; rerun with nothing else running before trusting it", stacklevel=2)
         return Measurement(ab.ratio_median, ab.ratio_q25, ab.ratio_q75,
                            {"base_ms": ab.median_a_s * 1e3, "ms": ab.median_b_s * 1e3, "pairs": ab.pairs,
-                            "threads": ab.threads, "batch_size": batch_size})
+                            "threads": ab.threads, "batch_size": batch_size, "attempts": len(attempts),
+                            "noisy": spread > max_spread})
     raise ValueError(f"cannot measure {metric!r}: choose one of {METRICS[:-1]}")
 
 
@@ -192,7 +217,8 @@ def search_lambda(
             models[sig] = model
         m = measured[sig]
         met = m.ratio >= target.value
-        tries.append(LambdaTry(lam, sig, m.ratio, m.q25, m.q75, met, reused, info))
+        tries.append(LambdaTry(lam, sig, m.ratio, m.q25, m.q75, met, reused,
+                               {**info, "timing_noisy": bool(m.detail.get("noisy", False))}))
         if log:
             log(f"lambda {lam:.4g}: {target.metric} ratio {m.ratio:.3f} [{m.q25:.3f}, {m.q75:.3f}]"
                 f"{' (same network as before)' if reused else ''} -> {'meets' if met else 'misses'} {target}")

@@ -201,3 +201,34 @@ def test_cli_compress_takes_named_slots(tmp_path, capsys):
     assert rc == 0
     report = json.loads((tmp_path / "out" / "result" / "report.json").read_text())
     assert sorted(report["kept"]) == ["stages.0.0.branch", "stages.2.0.branch", "stages.2.1.branch"]
+
+
+def _ab(median, q25, q75, pairs):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(ratio_median=median, ratio_q25=q25, ratio_q75=q75, median_a_s=0.002, median_b_s=0.001,
+                           pairs=pairs, threads=1)
+
+
+@pytest.mark.parametrize("readings,attempts,noisy", [
+    ([(1.6, 0.5, 2.6), (1.2, 1.15, 1.25)], 2, False),  # a busy reading is measured again, and the calm one kept
+    ([(1.6, 0.5, 2.6)] * 3, 3, True),  # busy every time: reported as noisy, with a warning
+])
+def test_a_noisy_latency_ratio_is_measured_again(monkeypatch, readings, attempts, noisy):
+    import darc.bench.latency as L
+
+    calls = []
+
+    def fake(a, b, shape, batch, *, pairs, **kw):
+        calls.append(pairs)
+        return _ab(*readings[len(calls) - 1], pairs)
+
+    monkeypatch.setattr(L, "compare_latency", fake)
+    if noisy:
+        with pytest.warns(UserWarning, match="the machine is busy"):
+            m = T.measure("latency", _net(4), _net(4), (4,), pairs=10)
+    else:
+        m = T.measure("latency", _net(4), _net(4), (4,), pairs=10)
+    assert m.detail["attempts"] == attempts and m.detail["noisy"] == noisy
+    assert calls == [10, 20, 40][:attempts]
+    assert (m.ratio, m.q25) == ((1.6, 0.5) if noisy else (1.2, 1.15))
