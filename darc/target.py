@@ -201,7 +201,8 @@ def search_lambda(
         lam = math.exp((lo + hi) / 2)
         try:
             model, info = search_at(lam)
-        except UnsafeRemovalError as exc:  # compressed past what the network can lose: a smaller lambda
+        except (UnsafeRemovalError, FloatingPointError) as exc:  # past what the network can lose (or a search
+            # that diverged, darc.train.NonFiniteLossError): recorded, and a smaller lambda tried
             tries.append(LambdaTry(lam, "refused", math.nan, math.nan, math.nan, False, False, {"refused": str(exc)}))
             if log:
                 log(f"lambda {lam:.4g}: the network it gives is refused ({exc}) -> try a smaller lambda")

@@ -180,15 +180,18 @@ def test_a_lambda_whose_network_is_refused_counts_as_too_far(monkeypatch):
         64 / c[0].out_features, 0, 0))
 
     def at(lam):
-        if lam > 0.5:
+        if lam > 5:
+            raise FloatingPointError("non-finite loss")
+        if lam > 0.2:
             raise UnsafeRemovalError("slot 'x' lost every candidate")
         return _net(32 if lam > 0.05 else 64), {}
 
-    path = T.search_lambda(at, _net(64), T.Target("param_bytes", 2.0), (4,), lam_low=0.01, lam_high=100.0,
-                           max_tries=5, tolerance=0.01, log=None)
-    first = path.tries[0]
+    path = T.search_lambda(at, _net(64), T.Target("param_bytes", 2.0), (4,), lam_low=0.01, lam_high=10000.0,
+                           max_tries=6, tolerance=0.01, log=None)
+    assert "non-finite" in path.tries[0].info["refused"]  # lambda 10: a diverged search, also too far
+    first = path.tries[1]
     assert first.signature == "refused" and "lost every candidate" in first.info["refused"]
-    assert path.tries[1].lam < first.lam  # the bisection went down
+    assert path.tries[2].lam < first.lam  # the bisection went down
     assert path.best_try is not None and path.best_try.ratio == 2.0
 
 
