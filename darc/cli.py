@@ -84,7 +84,7 @@ def cmd_finetune(args: argparse.Namespace) -> dict:
     from darc.experiment import finetune_search
 
     return finetune_search(_experiment(args), args.search_dir, args.out, scale=args.scale, progress=args.progress,
-                           base_dir=args.base)
+                           base_dir=args.base, recipe_from=args.recipe_from)
 
 
 def _need(args: argparse.Namespace, *names: str) -> list[Any]:
@@ -251,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search-dir", required=True)
     p.add_argument("--base", help="the trained base the recipe distils from (finetune.distill; default: the "
                    "base the search started from)")
+    p.add_argument("--recipe-from", help="the reference only: the first seed's reference fine-tune directory; "
+                   "fine-tune with the recipe chosen there instead of trying every recipe")
     p.set_defaults(func=cmd_finetune)
     p = sub.add_parser("peer", help="a peer of one DARC point: random decisions with its counts, its architecture "
                        "from scratch, or Torch-Pruning matched to it (prune, then prune-finetune; for network "

@@ -274,13 +274,15 @@ def _best_on_validation(trials: dict[str, dict[str, Any]]) -> str:
 
 def finetune_search(
     exp: dict[str, Any], search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
-    progress: bool = True, base_dir: str | Path | None = None,
+    progress: bool = True, base_dir: str | Path | None = None, recipe_from: str | Path | None = None,
 ) -> dict:
     """Fine-tune the network materialised by a search (no penalty) with the post-compression recipe
     (:func:`darc.recipe.finetune_recipe`; ``base_dir``: the trained base it distils from, where it does).
 
     The equal-budget reference is fine-tuned with every recipe of :func:`darc.recipe.reference_recipes` (in
-    ``out_dir/recipes/<name>``) and reports the one with the best validation accuracy."""
+    ``out_dir/recipes/<name>``) and reports the one with the best validation accuracy; with ``recipe_from`` (the
+    first seed's reference fine-tune) only with the recipe chosen there, as the operating points are chosen on
+    the first seed's validation accuracy."""
     begin_stage(exp)
     threads = set_threads(exp)
     data = load_data(exp)
@@ -290,6 +292,13 @@ def finetune_search(
     role = search_result.get("role", "darc")
     recipes = reference_recipes(exp, n_train)
     recipes = recipes if role == "reference" else {"configured": recipes["configured"]}
+    chosen_on = None
+    if role == "reference" and recipe_from is not None:
+        first = json.loads((Path(recipe_from) / RESULT).read_text())
+        if first.get("role") != "reference" or first.get("recipe") not in recipes:
+            raise ValueError(f"{recipe_from} is not a reference fine-tune with one of this experiment's recipes "
+                             f"({', '.join(recipes)}): pass the first seed's finetune/reference directory")
+        recipes, chosen_on = {first["recipe"]: recipes[first["recipe"]]}, first.get("seed")
     base_dir = base_dir if base_dir is not None else search_result.get("base")
     trials: dict[str, dict[str, Any]] = {}
     for name, cfg in recipes.items():
@@ -298,7 +307,7 @@ def finetune_search(
                               device=experiment_device(exp), progress=progress,
                               teacher=distillation_teacher(exp, cfg, base_dir))
         trials[name] = {"model": model, "metrics": res["metrics"], "cfg": cfg, "weights": str(where / WEIGHTS)}
-    chosen = _best_on_validation(trials) if len(trials) > 1 else "configured"
+    chosen = _best_on_validation(trials) if len(trials) > 1 else next(iter(trials))
     best = trials[chosen]
     model, cfg = best["model"], best["cfg"]
     after_base = darc_search_images(exp, n_train) + cfg.epochs * images_per_epoch(cfg, n_train)
@@ -314,6 +323,7 @@ def finetune_search(
         "architecture": str(mat / "architecture.json"), "weights": best["weights"],
         "kept": search_result["kept"],
         **recipe_record(cfg, exp, n_train, after_base), "recipe": chosen,
+        "recipe_chosen_on_seed": exp.get("seed", 0) if chosen_on is None and len(trials) > 1 else chosen_on,
         "recipe_trials": {k: {"val_acc": v["metrics"].get("val_acc"), "test_acc": v["metrics"].get("test_acc"),
                               "train_config": v["cfg"].to_dict()} for k, v in trials.items()},
     }

@@ -218,3 +218,15 @@ def test_train_config_round_trips_its_distill_section():
     assert cfg.to_dict()["distill"] == {"alpha": 0.5, "temperature": 4.0}
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     assert isinstance(build_optimizer(nn.Linear(2, 2), cfg), torch.optim.SGD)
+
+
+def test_other_seeds_reference_follows_the_first_seeds_recipe(kd_run, tmp_path):
+    exp, out = kd_run
+    first = E.finetune_search(exp, out / "refsearch", tmp_path / "ref0", progress=False)
+    other = E.finetune_search(experiment_for_seed(exp, 1), out / "refsearch", tmp_path / "ref1", progress=False,
+                              recipe_from=tmp_path / "ref0")
+    assert list(other["recipe_trials"]) == [first["recipe"]] and other["recipe"] == first["recipe"]
+    assert first["recipe_chosen_on_seed"] == 0 and other["recipe_chosen_on_seed"] == 0
+    assert other["weights"] == str(tmp_path / "ref1" / "model.pt")
+    with pytest.raises(ValueError, match="first seed's finetune/reference"):
+        E.finetune_search(exp, out / "refsearch", tmp_path / "ref2", progress=False, recipe_from=out / "search")

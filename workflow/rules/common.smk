@@ -123,6 +123,16 @@ def point_finetunes(wc):
                          seed=others, lam=reseeded_lams(wc))
 
 
+def reference_recipe_choice(wc):
+    """The first seed's reference fine-tune, which the other seeds' references take their recipe from (the
+    recipe is chosen on the first seed's validation accuracy, as the operating points are); none elsewhere."""
+    first = seeds(wc.exp)[0]
+    alternatives = (EXPERIMENTS[wc.exp].get("finetune") or {}).get("reference_recipes")
+    if wc.point != "reference" or int(wc.seed) == first or not alternatives:
+        return []
+    return f"{RUNS}/{wc.exp}/seed{first}/finetune/reference/result.json"
+
+
 def selection_priority(wc):
     """Runs the operating-point choice waits for (the first seed's) before the other seeds' (a higher
     Snakemake priority), so that the peers, which need the choice, start early."""
