@@ -11,6 +11,9 @@ against the base (interleaved A/B, the bench's settings).
     python benchmarks/lam_path_study.py --run runs/default/cifar_wrn --lams 8,64 --max-searches 6 \
         --set 'finetune.distill={alpha: 0.9}' --out benchmarks/measured/DATE-lam-path/cifar_wrn
 
+With ``--continuation`` each lambda's search starts where the nearest lower lambda's search ended
+(:func:`darc.search.continuation_start`), not from the level start: a warm-started lambda path.
+
 Writes ``<out>/path.json`` (every point: lambda, decisions, and for mixed points val / test accuracy and
 measured ratios) and ``<out>/path.md``.
 """
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-start", action="store_true",
                     help="gate and distill in each search instead of reading the run's gated start (needed where "
                          "--set changes a gating field, e.g. search.revive)")
+    ap.add_argument("--continuation", action="store_true",
+                    help="start each lambda from the gates the nearest lower lambda's search ended with")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     from darc.config import load_experiment
     from darc.io import atomic_write_json, atomic_write_text
     from darc.lampath import refine_path
+    from darc.search import continuation_start
 
     run, out = Path(args.run), Path(args.out)
     seed_dir = run / f"seed{args.seed}"
@@ -53,11 +59,15 @@ def main(argv: list[str] | None = None) -> None:
 
     def search(lam: float) -> dict[str, list[str]]:
         done = seed_dir / "search" / f"lam{lam:g}"
-        reuse = (done / "result.json").exists() and not any(o.startswith("search.") for o in args.set)
+        lower = max((lo for lo in where if lo < lam), default=None) if args.continuation else None
+        reuse = (done / "result.json").exists() and lower is None and not any(o.startswith("search.")
+                                                                                  for o in args.set)
         target = done if reuse else out / "search" / f"lam{lam:.4g}"
+        first = start if start.exists() and not args.no_start else None
+        if lower is not None:
+            first = continuation_start(start, where[lower], out / "search" / f"from{lower:.4g}.pt")
         if not (target / "result.json").exists():
-            E.search(exp, lam, base, target, progress=False,
-                     start=start if start.exists() and not args.no_start else None)
+            E.search(exp, lam, base, target, progress=False, start=first)
         where[lam] = target
         kept = json.loads((target / "result.json").read_text())["kept"]
         print(f"lambda {lam:.4g}: {kept}", flush=True)
@@ -82,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
                                          min_block_time=float(b.get("min_block_time", 0.05))))
             print(f"lambda {point.lam:.4g}: val {row['val_acc']:.4f} b1 {row.get('speedup_b1', 0):.2f}x", flush=True)
     atomic_write_json({"benchmark": "lam_path_study", "run": str(run), "grid": args.lams, "overrides": args.set,
+                       "continuation": args.continuation,
                        "rows": rows, "environment": bench_environment("cpu", threads=1)}, out / "path.json")
     lines = ["| lambda | refined | replaced | dropped | val % | test % | b1 | bytes |", "|---" * 8 + "|"]
     for r in rows:

@@ -152,6 +152,24 @@ def load_gated_start(base: nn.Module, data: Any, cfg: SearchConfig, path: str | 
     return gated
 
 
+def continuation_start(start: str | Path, search_dir: str | Path, path: str | Path) -> Path:
+    """A gated start for the next lambda of a continuation: the gated start ``start`` a finished search in
+    ``search_dir`` began from, with the gates (and, under ``weights: train``, the weights) that search ended
+    with. A search at a higher lambda from it (``run_search(..., start=path)``) begins where this one settled
+    instead of from the level start; the gating key is kept, so it is refused for another base or seed."""
+    from darc.io import safe_torch_load
+
+    final = Path(search_dir) / "train" / "model.pt"
+    if not final.exists():
+        raise FileNotFoundError(f"{final} is missing: the search in {search_dir} has not finished; run it first")
+    payload = safe_torch_load(start)
+    state = safe_torch_load(final)
+    if set(state) != set(payload["state"]):
+        raise ValueError(f"the search in {search_dir} did not start from {start} (their gated networks differ)")
+    atomic_torch_save({**payload, "state": state}, path)
+    return Path(path)
+
+
 def search_optimizer(gated: nn.Module, cfg: SearchConfig) -> torch.optim.Optimizer:
     """SGD over the search parameter groups (gates: no momentum, no weight decay)."""
     t = cfg.train

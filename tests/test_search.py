@@ -410,3 +410,31 @@ def test_a_search_without_evaluation_trains_the_same_and_reports_no_accuracy(tmp
     assert runs[False]["kept"] == runs[True]["kept"]
     a, b = _materialized_state(tmp_path / "True"), _materialized_state(tmp_path / "False")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_continuation_starts_the_next_lambda_where_the_last_search_settled(tmp_path):
+    """``continuation_start``: the next lambda's search begins with the gates the previous search ended with
+    (its first logged gates are those final gates, not the level start's); a gate that reached zero with
+    frozen weights stays zero; an unfinished search or another gated network is refused."""
+    from darc.search import continuation_start, prepare_gated_start
+
+    torch.manual_seed(0)
+    base = TinyResNet()
+    c = cfg(1.0, epochs=2, distill_steps=5, weights="frozen", handoff="rebuilt")
+    start = tmp_path / "start.pt"
+    prepare_gated_start(base, bundle(), c, start)
+    low = run_search(base, bundle(), c, tmp_path / "low", progress=False, start=start)
+    warm = continuation_start(start, tmp_path / "low", tmp_path / "warm.pt")
+    high_cfg = cfg(LAM_SOME_DROPPED, epochs=1, distill_steps=5, weights="frozen", handoff="rebuilt")
+    high = run_search(base, bundle(), high_cfg, tmp_path / "high", progress=False, start=warm)
+    def gates(run: str, when) -> dict:
+        rows = [json.loads(line) for line in (tmp_path / run / "gates.jsonl").read_text().splitlines()]
+        t = when(r["t"] for r in rows)
+        return {(r["slot"], r["candidate"]): r["gate"] for r in rows if r["t"] == t}
+
+    level = gates("low", min)
+    assert gates("high", min) == pytest.approx(gates("low", max)) != pytest.approx(level)
+    for slot, labels in low["kept"].items():
+        assert labels or not high["kept"][slot]  # dropped at the lower lambda: dropped at the higher one
+    with pytest.raises(FileNotFoundError, match="has not finished"):
+        continuation_start(start, tmp_path / "nowhere", tmp_path / "x.pt")
