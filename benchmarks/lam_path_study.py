@@ -44,9 +44,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from darc import experiment as E
     from darc.bench.env import bench_environment
+    from darc.bench_stage import compare_to_base
     from darc.config import load_experiment
     from darc.io import atomic_write_json, atomic_write_text
     from darc.lampath import refine_path
+    from darc.peers.loading import load_finetuned
     from darc.search import continuation_start
 
     run, out = Path(args.run), Path(args.out)
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             res = E.finetune_search(exp, row["search"], out / "finetune" / f"lam{point.lam:.4g}", progress=False,
                                     base_dir=base)
             row.update({"val_acc": res["val_acc"], "test_acc": res["test_acc"]})
-            row.update(E.compare_to_base(base_model, E.load_finetuned(out / "finetune" / f"lam{point.lam:.4g}"),
+            row.update(compare_to_base(base_model, load_finetuned(out / "finetune" / f"lam{point.lam:.4g}"),
                                          shape, batch_sizes=list(b.get("batch_sizes", [1, 64])),
                                          threads=int(b.get("threads") or 1), pairs=int(b.get("pairs", 10)),
                                          min_block_time=float(b.get("min_block_time", 0.05))))

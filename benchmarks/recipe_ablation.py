@@ -98,6 +98,7 @@ def measure(run: Path, rows: list[dict[str, Any]], base_seed: int) -> dict[str, 
     network among ``rows``, keyed by its architecture signature."""
     from darc import experiment as E
     from darc.bench.signature import architecture_signature
+    from darc.bench_stage import compare_to_base
     from darc.config import load_experiment
     from darc.peers.pruning import load_pruned_dir
 
@@ -117,7 +118,7 @@ def measure(run: Path, rows: list[dict[str, Any]], base_seed: int) -> dict[str, 
         sig = architecture_signature(model.eval())
         row["signature"] = sig
         if sig not in out:
-            out[sig] = E.compare_to_base(base, model, tuple(data.meta.input_shape),
+            out[sig] = compare_to_base(base, model, tuple(data.meta.input_shape),
                                          batch_sizes=list(b.get("batch_sizes", [1, 64])),
                                          threads=int(b.get("threads") or 1), pairs=int(b.get("pairs", 10)),
                                          min_block_time=float(b.get("min_block_time", 0.05)))

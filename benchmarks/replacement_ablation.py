@@ -131,7 +131,9 @@ def run_real(out: Path, work: Path, experiment: str, lams: list[float], workers:
     with mp.get_context("spawn").Pool(workers) as pool:
         done = pool.map(_real_job, jobs, chunksize=1)
     # timing alone, after all training
-    from darc.experiment import compare_to_base, load_base, load_finetuned
+    from darc.bench_stage import compare_to_base
+    from darc.experiment import load_base
+    from darc.peers.loading import load_finetuned
 
     base = load_base(exp, base_dir).eval()
     shape = tuple(base.input_shape)

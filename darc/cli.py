@@ -115,7 +115,7 @@ def cmd_peer(args: argparse.Namespace) -> dict:
 
 
 def cmd_bench(args: argparse.Namespace) -> Any:
-    from darc.experiment import bench
+    from darc.bench_stage import bench
 
     if args.finetuned:
         return bench(_experiment(args), args.base, args.finetuned, Path(args.out) / "bench.csv", scale=args.scale)

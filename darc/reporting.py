@@ -398,7 +398,77 @@ PEER_MARKERS = {"random": "v", "scratch": "D", "tp_latency": "P", "tp_params": "
                 "tpbn_latency": "p", "tpbn_params": "h", "tpbn_macs": "8"}
 
 
-def _peer_series(ax: Any, runs: pd.DataFrame, col: str) -> None:
+class _Panel:
+    """One trade-off panel's y window (the region that decides: around the reference) and its labels.
+
+    Values below the window are drawn at its lower edge with a downward marker and their value as a label;
+    labels are placed at the end, each at the first offset where it overlaps no label placed before it."""
+
+    def __init__(self, ax: Any, low: float, high: float) -> None:
+        self.ax, self.low, self.high = ax, low, high
+        self.labels: list[tuple[float, float, str]] = []
+
+    def y(self, value: float) -> float:
+        return max(value, self.low)
+
+    def plot(self, x: Any, acc: Any, fmt: str, *, label: str | None = None, names: Sequence[str] | None = None,
+             clipped_names: Sequence[str] | None = None, **kw: Any) -> None:
+        """A series (accuracies in %), clipped to the window; ``names`` label each point, ``clipped_names``
+        only the points below the window."""
+        xs, ys = list(x), list(acc)
+        line = self.ax.plot(xs, [self.y(v) for v in ys], fmt, label=label, **kw)[0]
+        for i, (xv, yv) in enumerate(zip(xs, ys)):
+            name = names[i] if names else None
+            if yv < self.low:
+                name = name or (clipped_names[i] if clipped_names else None)
+                self.ax.plot([xv], [self.low], "v", color=line.get_color(), ms=7, clip_on=False)
+                self.labels.append((xv, self.low, f"{name + ': ' if name else ''}{yv:.1f} %"))
+            elif name:
+                self.labels.append((xv, yv, name))
+
+    def point(self, x: float, acc: float, xerr: Any, yerr: Any, fmt: str, *, label: str | None = None,
+              **kw: Any) -> None:
+        """One mean +- std marker, clipped to the window (its value labelled where it is clipped)."""
+        below = acc < self.low
+        line = self.ax.errorbar(x, self.y(acc), xerr=xerr, yerr=None if below else yerr, fmt="v" if below else fmt,
+                                label=label, clip_on=False, **kw)
+        if below:
+            self.labels.append((x, self.low, f"{acc:.1f} %"))
+        return line
+
+    def place_labels(self, fontsize: int = 7) -> None:
+        """Write the labels, each at the first of a few offsets whose box overlaps none placed before it."""
+        offsets = [(4, 4), (4, -11), (-4, 4), (4, 13), (-4, -11), (4, -20), (4, 22), (-4, 13)]
+        placed: list[tuple[float, float, float, float]] = []
+        to_px = self.ax.transData.transform
+        for x, y, text in sorted(self.labels):
+            px, py = to_px((x, y))
+            w, h = 0.6 * fontsize * len(text), 1.3 * fontsize
+            for dx, dy in offsets:
+                left = px + dx if dx >= 0 else px + dx - w
+                box = (left, py + dy, left + w, py + dy + h)
+                if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                    break
+            placed.append(box)
+            self.ax.annotate(text, (x, y), fontsize=fontsize, textcoords="offset points", xytext=(dx, dy),
+                             ha="left" if dx >= 0 else "right", annotation_clip=False)
+
+
+def tradeoff_window(runs: pd.DataFrame, *, margin: float = 0.4, min_below: float = 1.5,
+                    max_below: float = 4.0) -> tuple[float, float]:
+    """The y window (test accuracy, %) that decides a trade-off panel: from the reference down to the
+    operating points and the matched peers (at least ``min_below``, at most ``max_below`` points under the
+    reference), up to the highest of them; ``margin`` either side."""
+    acc = 100 * runs.groupby(["role", runs["lam"].fillna(-1)])["test_acc"].mean()
+    ref = float(acc.xs("reference", level="role").mean()) if "reference" in acc.index.get_level_values(0) else \
+        float(acc.max())
+    deciding = [float(v) for (role, _), v in acc.items()
+                if role in ("base", "reference", *PEER_MARKERS) or (role == "darc" and ref - max_below <= v)]
+    low = max(min(min(deciding, default=ref), ref - min_below), ref - max_below) - margin
+    return low, max(max(deciding, default=ref), ref) + margin
+
+
+def _peer_series(panel: _Panel, runs: pd.DataFrame, col: str) -> None:
     """The peers on one trade-off panel: grid peers as a line over their first seed's lambdas, matched peers
     as mean +- std markers (one per DARC point they copy)."""
     for role in GRID_PEERS:
@@ -406,23 +476,40 @@ def _peer_series(ax: Any, runs: pd.DataFrame, col: str) -> None:
         grid = grid[grid["seed"] == grid["seed"].min()].sort_values("lam")
         if len(grid):
             style, color = GRID_STYLES.get(role, ("^:", "C7"))
-            ax.plot(grid[col], 100 * grid["test_acc"], style, ms=4, color=color,
-                    label=f"{METHOD_NAMES[role]} grid (seed {int(grid['seed'].min())})")
+            panel.plot(grid[col], 100 * grid["test_acc"], style, ms=4, color=color,
+                       label=f"{METHOD_NAMES[role]} grid (seed {int(grid['seed'].min())})",
+                       clipped_names=[f"{role.upper() if role == 'sss' else role} λ={lam:g}" for lam in grid["lam"]])
     for i, (role, marker) in enumerate(PEER_MARKERS.items()):
         peers = runs[runs.role == role]
         for j, (_lam, frame) in enumerate(peers.groupby("lam")):
-            ax.errorbar(frame[col].mean(), 100 * frame["test_acc"].mean(),
+            panel.point(frame[col].mean(), 100 * frame["test_acc"].mean(),
                         xerr=frame[col].std() if len(frame) > 1 else None,
                         yerr=100 * frame["test_acc"].std() if len(frame) > 1 else None, fmt=marker, ms=6,
                         capsize=2, color=f"C{4 + i}",
-                        label=f"{METHOD_NAMES[role]} ({len(frame)} seed{'s' if len(frame) > 1 else ''})" if j == 0
-                        else None)
+                        label=f"{METHOD_NAMES[role]} ({len(frame)} seed{'s' if len(frame) > 1 else ''})"
+                        if j == 0 else None)
+
+
+def _ratio_axis(ax: Any, values: Any) -> None:
+    """A log x axis for a ratio (base / compressed), ticked at round ratios."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    finite = [float(v) for v in values if pd.notna(v) and v > 0]
+    lo, hi = min(finite + [1.0]), max(finite + [1.0])
+    ax.set_xscale("log")
+    ax.set_xlim(lo / 1.08, hi * 1.15)
+    ticks = [t for t in (0.9, 1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 50) if lo / 1.08 <= t <= hi * 1.15]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_xticklabels([f"{t:g}x" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def tradeoff_figure(table_csv: str | Path, png: str | Path, pdf: str | Path, batch: int = 1) -> None:
     """Test accuracy vs measured speed-up at ``batch`` (the protocol's batch size), and vs parameter
-    reduction: the first seed's lambda grid, the operating points (mean +- std over seeds), the
-    equal-budget reference and the raw base (mean, with a +-std band)."""
+    reduction, both on log axes: the first seed's lambda grid, the operating points (mean +- std over seeds),
+    the equal-budget reference and the raw base (mean, with a +-std band). Each panel shows the accuracy window
+    that decides (:func:`tradeoff_window`); a point below it sits on the lower edge, labelled with its value."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -433,30 +520,36 @@ def tradeoff_figure(table_csv: str | Path, png: str | Path, pdf: str | Path, bat
     darc = runs[runs.role == "darc"]
     grid = darc[darc["seed"] == darc["seed"].min()].sort_values("lam")
     speed = f"speedup_b{batch}" if f"speedup_b{batch}" in runs.columns else "speedup_b1"
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for ax, col, label in ((axes[0], speed, f"measured speed-up, batch {speed.removeprefix('speedup_b')} (x)"),
-                           (axes[1], "param_reduction", "parameter-byte reduction (x)")):
+    low, high = tradeoff_window(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, col, label in ((axes[0], speed, f"measured speed-up, batch {speed.removeprefix('speedup_b')}"),
+                           (axes[1], "param_reduction", "parameter-byte reduction")):
+        panel = _Panel(ax, low, high)
         for role, color in (("base", "gray"), ("reference", "black")):
             acc = 100 * runs[runs.role == role]["test_acc"]
             ax.axhline(acc.mean(), color=color, ls="--", lw=0.8, label=f"{role} (mean of {len(acc)})")
             if len(acc) > 1:
                 ax.axhspan(acc.mean() - acc.std(), acc.mean() + acc.std(), color=color, alpha=0.1)
-        ax.plot(grid[col], 100 * grid["test_acc"], "o-", ms=4, label=f"DARC grid (seed {int(grid['seed'].min())})")
-        for _, row in grid.iterrows():
-            ax.annotate(f"λ={row['lam']:g}", (row[col], 100 * row["test_acc"]), fontsize=7,
-                        textcoords="offset points", xytext=(3, 3))
+        panel.plot(grid[col], 100 * grid["test_acc"], "o-", ms=4, label=f"DARC grid (seed {int(grid['seed'].min())})",
+                   names=[f"λ={lam:g}" for lam in grid["lam"]])
         chosen = darc[darc["point"].fillna("") != ""].groupby("point")
         for name, frame in chosen:
-            ax.errorbar(frame[col].mean(), 100 * frame["test_acc"].mean(), xerr=frame[col].std(),
+            panel.point(frame[col].mean(), 100 * frame["test_acc"].mean(), xerr=frame[col].std(),
                         yerr=100 * frame["test_acc"].std(), fmt="s", ms=6, capsize=3,
                         label=f"{name} (λ={frame['lam'].iloc[0]:g}, {len(frame)} seeds)")
-        _peer_series(ax, runs, col)
-        ax.set_xlabel(label)
+        _peer_series(panel, runs, col)
+        _ratio_axis(ax, runs[col])
+        ax.set_ylim(low, high)
+        ax.set_xlabel(f"{label} (x, log scale)")
         ax.set_ylabel("test accuracy (%)")
+        ax.grid(True, which="major", lw=0.3, alpha=0.5)
+        panel.place_labels()
     stand_in = " [stand-in data]" if bool(first.get("dataset_is_stand_in")) else ""
     fig.suptitle(f"{first['model']} on {first['dataset']}{stand_in}, scale {first['scale']}, "
-                 f"{first['threads']} thread(s)", fontsize=9)
-    axes[0].legend(fontsize=7)
+                 f"{first['threads']} thread(s); points below {low:.1f} % sit on the lower edge", fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     _save(fig, png, pdf, _meta(runs))
     plt.close(fig)
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from darc import bench_stage as B
 from darc import experiment as E
 from darc.search import SearchConfig, resolve_cost_device
 
@@ -82,12 +83,12 @@ def test_bench_times_and_measures_memory_on_the_experiment_device(monkeypatch, t
         calls["memory"].append(device)
         return {k: {} for k in compressed}
 
-    monkeypatch.setattr(E, "compare_to_base", compare)
-    monkeypatch.setattr(E, "peak_memory_columns", memory)
-    monkeypatch.setattr(E, "load_base", lambda exp, d: nn.Identity())
-    monkeypatch.setattr(E, "load_finetuned", lambda d: nn.Linear(2, 2) if d.name == "ft1" else nn.Linear(2, 3))
+    monkeypatch.setattr(B, "compare_to_base", compare)
+    monkeypatch.setattr(B, "peak_memory_columns", memory)
+    monkeypatch.setattr(B, "load_base", lambda exp, d: nn.Identity())
+    monkeypatch.setattr(B, "load_finetuned", lambda d: nn.Linear(2, 2) if d.name == "ft1" else nn.Linear(2, 3))
     base, runs = _fake_runs(tmp_path)
-    rows = E.bench({**EXP, "device": device}, base, runs, tmp_path / "bench.csv")
+    rows = B.bench({**EXP, "device": device}, base, runs, tmp_path / "bench.csv")
     want = device or "cpu"
     assert calls == {"latency": [want, want], "memory": [want]}
     assert {r["device"] for r in rows} == {want}
@@ -107,14 +108,14 @@ def test_bench_measures_each_architecture_once_and_every_run_with_it_carries_tha
         return {k: {"peak_mem_reduction_b1": 1.0} for k in compressed}
 
     shapes = {"ft1": (2, 2), "ft2": (2, 3), "ft3": (2, 2)}  # ft3: ft1's architecture, other weights
-    monkeypatch.setattr(E, "compare_to_base", compare)
-    monkeypatch.setattr(E, "peak_memory_columns", memory)
-    monkeypatch.setattr(E, "load_base", lambda exp, d: nn.Identity())
-    monkeypatch.setattr(E, "load_finetuned", lambda d: nn.Linear(*shapes[d.name]))
+    monkeypatch.setattr(B, "compare_to_base", compare)
+    monkeypatch.setattr(B, "peak_memory_columns", memory)
+    monkeypatch.setattr(B, "load_base", lambda exp, d: nn.Identity())
+    monkeypatch.setattr(B, "load_finetuned", lambda d: nn.Linear(*shapes[d.name]))
     base, runs = _fake_runs(tmp_path)
     (tmp_path / "ft3").mkdir()
     (tmp_path / "ft3" / "result.json").write_text((runs[0] / "result.json").read_text())
-    rows = {Path(r["timed_as"]).name: r for r in E.bench(EXP, base, [*runs, tmp_path / "ft3"], tmp_path / "b.csv")}
+    rows = {Path(r["timed_as"]).name: r for r in B.bench(EXP, base, [*runs, tmp_path / "ft3"], tmp_path / "b.csv")}
     assert len(timed) == 2 and sorted(Path(k).name for k in probed) == ["ft1", "ft2"]
     assert set(rows) == {"ft1", "ft2"}
     frame = pd.read_csv(tmp_path / "b.csv")
@@ -150,9 +151,9 @@ def test_bench_helpers_pass_the_device_to_the_measurements(monkeypatch):
     monkeypatch.setattr(darc.bench.memory, "peak_inference_memory_many", peak_many)
     monkeypatch.setattr(darc.bench.memory, "peak_tensor_memory", peak_tensor)
     net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
-    row = E.compare_to_base(net, net, (1, 2, 2), batch_sizes=[1, 8], threads=1, pairs=2, min_block_time=0.01,
+    row = B.compare_to_base(net, net, (1, 2, 2), batch_sizes=[1, 8], threads=1, pairs=2, min_block_time=0.01,
                             device="cuda")
-    E.peak_memory_columns(net, {"a": net}, (1, 2, 2), [1], 1, device="cuda")
+    B.peak_memory_columns(net, {"a": net}, (1, 2, 2), [1], 1, device="cuda")
     assert seen == [("latency", "cuda"), ("latency", "cuda"), ("tensor memory", "cuda"), ("tensor memory", "cuda"),
                     ("memory", "cuda")]
     assert row["speedup_b8"] == 1.5

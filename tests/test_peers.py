@@ -19,6 +19,7 @@ from darc.peers.decisions import (
     draw_random_decisions,
     keeps_base_architecture,
 )
+from darc.peers.loading import load_finetuned
 from darc.reporting import (
     PEERS_SKIPPED,
     experiment_tables,
@@ -88,7 +89,7 @@ def test_random_decisions_peer_copies_counts_and_gets_darcs_budget(darc_run, tmp
     assert res["darc_counts"] == decision_counts(architecture_decisions(arch))
     mine = json.loads(Path_(res["architecture"]).read_text())
     assert decision_counts(architecture_decisions(mine)) == res["darc_counts"]
-    model = E.load_finetuned(tmp_path / "random")
+    model = load_finetuned(tmp_path / "random")
     assert _is_plain(model)
     assert model(torch.zeros(2, 3, 8, 8)).shape[0] == 2
     log = [json.loads(line) for line in (tmp_path / "random" / "log.jsonl").read_text().splitlines()]
@@ -124,7 +125,7 @@ def test_scratch_peer_has_darcs_architecture_and_fresh_weights(darc_run, tmp_pat
         architecture_decisions(darc_arch)
     assert stages.scratch_recipe(exp, 224).epochs == 1 + 2
     fresh = stages.reinitialised(darc_arch, seed=0)
-    searched = E.load_finetuned(tmp_path / "scratch")  # trained from scratch, readable as a fine-tune
+    searched = load_finetuned(tmp_path / "scratch")  # trained from scratch, readable as a fine-tune
     assert _is_plain(searched)
     darc_weights = torch.load(out / "search" / "materialized" / "weights.pt", weights_only=True)
     assert any(not torch.equal(v, darc_weights[k]) for k, v in fresh.state_dict().items() if v.is_floating_point())
@@ -238,7 +239,7 @@ def test_torch_pruning_peer_matches_darc_and_reads_back_plain(darc_run, tmp_path
     exp, out = darc_run
     exp = {**exp, "peers": {"prune": {"steps": 10, "max_ratio": 0.8}}}
     E.finetune_search(exp, out / "search", tmp_path / "darc_ft", progress=False)
-    darc_model = E.load_finetuned(tmp_path / "darc_ft")
+    darc_model = load_finetuned(tmp_path / "darc_ft")
     # a target the base cannot meet unpruned: half the DARC network's size
     from darc.peers.pruning import macs_measure, param_bytes_measure
 
@@ -249,7 +250,7 @@ def test_torch_pruning_peer_matches_darc_and_reads_back_plain(darc_run, tmp_path
     assert all(a["measured"] >= b["measured"] for a, b in zip(rec["trace"], rec["trace"][1:]))
     res = stages.prune_finetune(exp, tmp_path / "tp", tmp_path / "tp_ft", progress=False)
     assert res["role"] == f"tp_{match}" and res["match_reached"]
-    model = E.load_finetuned(tmp_path / "tp_ft")
+    model = load_finetuned(tmp_path / "tp_ft")
     assert _is_plain(model) and model(torch.zeros(2, 3, 8, 8)).shape[0] == 2
     assert measure(model) == rec["measured"]
 
@@ -295,7 +296,7 @@ def test_bn_scale_peer_sparsifies_prunes_to_match_and_splits_darcs_budget(darc_r
                                 pruner="bn_scale")
     assert rec["pruner"].endswith("BNScalePruner") and rec["reached"]
     res = stages.prune_finetune(exp, tmp_path / "tpbn", tmp_path / "tpbn_ft", progress=False)
-    assert res["role"] == "tpbn_params" and _is_plain(E.load_finetuned(tmp_path / "tpbn_ft"))
+    assert res["role"] == "tpbn_params" and _is_plain(load_finetuned(tmp_path / "tpbn_ft"))
     n = len(E.load_data(exp).train)
     phase = stages.sparsity_recipe(exp, n)
     tune = stages.pruned_finetune_recipe(exp, n, "bn_scale")

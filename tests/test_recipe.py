@@ -16,6 +16,7 @@ from darc import experiment as E
 from darc import recipe as R
 from darc.config import ConfigError, experiment_for_seed, validate_experiment
 from darc.peers import stages
+from darc.peers.loading import load_finetuned
 from darc.train import TrainConfig, build_optimizer, build_scheduler, fit, lr_lambda
 from darc.train.distill import Distill, distillation_loss, kd_term
 from darc.train.smoke_ddp import tiny_net
@@ -198,7 +199,7 @@ def test_reference_takes_the_recipe_with_the_best_validation_accuracy(kd_run, tm
     best = max(trials, key=lambda k: trials[k]["val_acc"])
     assert res["recipe"] == best and res["val_acc"] == trials[best]["val_acc"]
     assert res["weights"] == str(tmp_path / "ref" / "recipes" / best / "model.pt")
-    assert E.load_finetuned(tmp_path / "ref")(torch.zeros(1, 3, 8, 8)).shape[0] == 1
+    assert load_finetuned(tmp_path / "ref")(torch.zeros(1, 3, 8, 8)).shape[0] == 1
     assert E._best_on_validation({"a": {"metrics": {"val_acc": 0.5}}, "b": {"metrics": {"val_acc": 0.5}}}) == "a"
 
 

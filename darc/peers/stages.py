@@ -1,5 +1,5 @@
 """The peers' stages as plain functions (the ``darc peer`` CLI and the workflow call them), each writing a
-``result.json`` that :func:`darc.experiment.load_finetuned` and the bench read like a DARC fine-tune's.
+``result.json`` that :func:`darc.peers.loading.load_finetuned` and the bench read like a DARC fine-tune's.
 
 Every peer gets the training DARC got after the base (:mod:`darc.recipe`, the post-compression recipe):
 the random-decision network and the pruned networks are fine-tuned with the fine-tune recipe (distillation
@@ -21,22 +21,11 @@ import torch
 from torch import nn
 
 from darc.compressor import calibration_batch
-from darc.experiment import (
-    RESULT,
-    base_model,
-    base_seed_of,
-    begin_stage,
-    distillation_teacher,
-    experiment_device,
-    load_base,
-    load_data,
-    search_config,
-    set_threads,
-    stage_record,
-    write_result,
-)
+from darc.experiment import distillation_teacher
+from darc.inputs import base_model, experiment_device, load_base, load_data, set_threads
 from darc.io import atomic_write_json
 from darc.materialize import save_materialized
+from darc.methods import search_config
 from darc.peers.decisions import (
     allowed_labels,
     architecture_decisions,
@@ -65,6 +54,7 @@ from darc.recipe import (  # noqa: F401  (the budget helpers, importable from he
     scratch_recipe,
     sparsity_recipe,
 )
+from darc.records import RESULT, base_seed_of, begin_stage, stage_record, write_result
 from darc.registry import Registry
 from darc.search import finetune, kept_labels, load_gated_start, slot_decisions
 from darc.train import WEIGHTS, TrainConfig, fit
@@ -247,7 +237,7 @@ def prune_to_match(
     output of :func:`bn_sparsity` as ``base_dir``; iterative) until it matches the DARC network of
     ``darc_finetune_dir`` on ``match`` (:data:`PRUNE_MATCHES`: measured latency, parameter bytes or MACs);
     write ``out_dir/pruned`` and ``out_dir/prune.json``. A timing job where ``match`` is latency."""
-    from darc.experiment import load_finetuned
+    from darc.peers.loading import load_finetuned
     from darc.peers.pruning import PRUNER_NAMES
 
     if pruner not in PRUNER_NAMES:

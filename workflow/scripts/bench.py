@@ -5,7 +5,7 @@ Guarded by ``__main__``: the peak-memory probe starts spawned children, which re
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from darc.experiment import bench
+from darc.bench_stage import bench
 
 if __name__ == "__main__":
     sm = snakemake  # noqa: F821

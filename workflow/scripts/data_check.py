@@ -1,7 +1,7 @@
 """Load the experiment's dataset (the documented error if it is missing) and record its metadata."""
 from contextlib import redirect_stderr, redirect_stdout
 
-from darc.experiment import load_data
+from darc.inputs import load_data
 from darc.io import atomic_write_json
 
 sm = snakemake  # noqa: F821
