@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from darc.inputs import experiment_device
+from darc.recipe import train_section
 from darc.registry import Registry
 from darc.search import SearchConfig
-from darc.train import TrainConfig
 
 #: How a search run differs from DARC's (``fn(cfg)`` edits the :class:`SearchConfig` in place). ``darc``:
 #: as configured. ``reference``: the **equal-budget reference**, the same pipeline (same epochs, schedules,
@@ -60,7 +60,7 @@ def search_config(exp: dict[str, Any], lam: float, *, method: str = "darc") -> S
     """The :class:`SearchConfig` of one lambda of the experiment, as the search ``method`` runs it
     (:data:`SEARCH_METHODS`: ``darc``, ``reference``, or a grid peer of :data:`darc.config.GRID_SEARCH_PEERS`)."""
     section = {k: v for k, v in exp.get("search", {}).items() if k not in ("lams", "train")}
-    train = TrainConfig.from_dict(exp.get("search", {}).get("train", exp.get("train", {})))
+    train = train_section(exp, "search", "train")
     cost_threads = exp.get("bench", {}).get("threads") or exp.get("threads")
     section.setdefault("cost_device", experiment_device(exp))  # an explicit search.cost_device wins
     cfg = SearchConfig(lam=float(lam), train=train, cost_threads=cost_threads, **section)

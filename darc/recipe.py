@@ -33,12 +33,18 @@ RECIPE_KEYS = ("budget", "reference_recipes")
 
 
 def train_section(exp: dict[str, Any], *path: str) -> TrainConfig:
-    """The :class:`TrainConfig` of the experiment's section at ``path`` (e.g. ``"search", "train"``), or of
-    its ``train:`` where that section is missing; the recipe-only keys (:data:`RECIPE_KEYS`) left out."""
+    """The :class:`TrainConfig` of the experiment's section at ``path`` (e.g. ``"search", "train"``): the
+    section merged onto the experiment's ``train:`` (a key it leaves out takes the base recipe's value, never a
+    dataclass default), or ``train:`` itself where the section is missing; the recipe-only keys
+    (:data:`RECIPE_KEYS`) left out."""
+    from darc.config import deep_merge
+
     node: Any = exp
     for key in path:
-        node = node.get(key, {})
-    return TrainConfig.from_dict({k: v for k, v in (node or exp.get("train", {})).items() if k not in RECIPE_KEYS})
+        node = (node or {}).get(key, {})
+    base = exp.get("train", {}) or {}
+    merged = base if tuple(path) == ("train",) else deep_merge(base, node or {})
+    return TrainConfig.from_dict({k: v for k, v in merged.items() if k not in RECIPE_KEYS})
 
 
 def images_per_epoch(cfg: TrainConfig, n_train: int) -> int:

@@ -231,3 +231,15 @@ def test_other_seeds_reference_follows_the_first_seeds_recipe(kd_run, tmp_path):
     assert other["weights"] == str(tmp_path / "ref1" / "model.pt")
     with pytest.raises(ValueError, match="first seed's finetune/reference"):
         E.finetune_search(exp, out / "refsearch", tmp_path / "ref2", progress=False, recipe_from=out / "search")
+
+
+def test_a_partial_section_merges_onto_the_base_recipe_not_onto_dataclass_defaults():
+    exp = {"train": {"epochs": 3, "lr": 0.1, "schedule": "cosine", "amp": True, "channels_last": True,
+                     "warmup_epochs": 0.5, "label_smoothing": 0.1},
+           "search": {"train": {"lr": 0.005, "schedule": "constant"}},
+           "finetune": {"lr": 0.02, "budget": 0.1, "reference_recipes": [{"lr": 0.005}]}}
+    search, fine = R.train_section(exp, "search", "train"), R.train_section(exp, "finetune")
+    assert (search.lr, search.schedule, search.amp, search.channels_last) == (0.005, "constant", True, True)
+    assert (fine.lr, fine.schedule, fine.warmup_epochs, fine.label_smoothing) == (0.02, "cosine", 0.5, 0.1)
+    assert R.train_section({"train": exp["train"]}, "finetune") == R.train_section(exp, "train")
+    assert TrainConfig().amp is False  # what a partial section used to fall back to
