@@ -50,8 +50,8 @@ class CostContext:
     block costs among its neighbours (caches, dispatch, layout changes) is counted too, at one whole-network
     timing per candidate; ``"slot"`` times each candidate alone. On WRN-16-2 (batch 1, 1 thread)
     ``"parent"`` predicted whole-network latency within 10 % on both CPUs tried, ``"slot"`` on one of them
-    (``benchmarks/run.py cost_model_error``); how well each ranks single-slot changes is measured by
-    ``benchmarks/run.py slot_costs``. Slots directly under the root are timed alone under ``"parent"``.
+    (``benchmarks/tools/run.py cost_model_error``); how well each ranks single-slot changes is measured by
+    ``benchmarks/tools/run.py slot_costs``. Slots directly under the root are timed alone under ``"parent"``.
     Every module is timed against the base network in ``pairs`` interleaved A/B pairs of blocks lasting
     about ``min_block_time`` seconds (:func:`darc.bench.cost_check.build_latency_table` with a reference),
     so machine drift cancels.

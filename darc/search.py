@@ -56,7 +56,7 @@ class SearchConfig:
     candidates: list[Any] = field(default_factory=lambda: list(DEFAULT_CANDIDATES))
     original_gate: float = 1.0
     alternative_gate: float = 0.05
-    # How replacement works (chosen by benchmarks/replacement_ablation.py; docs/decisions/replacement.md): every
+    # How replacement works (chosen by benchmarks/studies/replacement_ablation.py; docs/decisions/replacement.md): every
     # alternative is distilled to mimic its slot, the candidates share the slot's output at the start, and
     # at most one candidate per slot survives the search.
     gate_init: str = "share"  # "share": gates sum to 1; "fixed": original_gate / alternative_gate (darc.gates)

@@ -1,4 +1,4 @@
-"""benchmarks/distill_study.py: the search's own gating of a trained base, at several distillation lengths."""
+"""benchmarks/studies/distill_study.py: the search's own gating of a trained base, at several distillation lengths."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import darc
 from darc import experiment as E
 from darc.config import experiment_for_seed
 
-SCRIPT = Path(darc.__file__).resolve().parent.parent / "benchmarks" / "distill_study.py"
+SCRIPT = Path(darc.__file__).resolve().parent.parent / "benchmarks" / "studies" / "distill_study.py"
 EXP = {
     "dataset": "synthetic", "model": "wrn10_2", "threads": 1, "validation": 32, "seeds": [0],
     "model_kwargs": {"input_size": 8}, "subset": [96, 32],

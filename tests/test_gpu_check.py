@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py, the one-GPU paper-path rehearsal, dry-run on the CPU (``--device cpu --tiny``).
+"""benchmarks/tools/gpu_check.py, the one-GPU paper-path rehearsal, dry-run on the CPU (``--device cpu --tiny``).
 
 Every stage must pass on the CPU (the 2-process gloo search included), the record must be written, a
 failed stage must not stop the later ones, and a spent budget must skip what is left.
@@ -18,7 +18,7 @@ import pytest
 import darc
 
 REPO = Path(darc.__file__).resolve().parent.parent
-SCRIPT = REPO / "benchmarks" / "gpu_check.py"
+SCRIPT = REPO / "benchmarks" / "tools" / "gpu_check.py"
 
 
 def _module():

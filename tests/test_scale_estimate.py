@@ -1,4 +1,4 @@
-"""benchmarks/scale_estimate.py: a scale's training images counted from the config (the estimate's input)."""
+"""benchmarks/studies/scale_estimate.py: a scale's training images counted from the config (the estimate's input)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ REPO = Path(darc.__file__).resolve().parent.parent
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("scale_estimate", REPO / "benchmarks" / "scale_estimate.py")
+    path = REPO / "benchmarks" / "studies" / "scale_estimate.py"
+    spec = importlib.util.spec_from_file_location("scale_estimate", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -64,7 +65,7 @@ def test_torch_pruning_counts_each_match_at_its_own_seeds():
 def _gpu_record(search_img_per_s):
     """A gpu_check --plans extended record, as the script writes it, for the WRN stand-in."""
     plan = {"model": "wide_resnet", "model_kwargs": {"depth": 28, "widen_factor": 2, "in_chans": 1, "input_size": 28}}
-    return {"script": "benchmarks/gpu_check.py", "plans": {"wrn": plan},
+    return {"script": "benchmarks/tools/gpu_check.py", "plans": {"wrn": plan},
             "stages": {"wrn_train": {"img_per_s": 7000.0}, "wrn_search": {"img_per_s": search_img_per_s}}}
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/sizing.py, the check that the default's equal-budget reference is converged: its arms'
+"""benchmarks/studies/sizing.py, the check that the default's equal-budget reference is converged: its arms'
 lengths, seeds and folders, and that an arm already trained (e.g. on a lent GPU) is read, not retrained."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import darc
 from darc.config import experiment_at_scale, experiment_for_seed
 
 REPO = Path(darc.__file__).resolve().parent.parent
-SCRIPT = REPO / "benchmarks" / "sizing.py"
+SCRIPT = REPO / "benchmarks" / "studies" / "sizing.py"
 
 
 def _module():

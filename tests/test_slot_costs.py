@@ -1,4 +1,4 @@
-"""benchmarks/run.py slot_costs: a latency table's predicted single-slot savings against measured ones, with
+"""benchmarks/tools/run.py slot_costs: a latency table's predicted single-slot savings against measured ones, with
 the timing replaced by a deterministic stand-in (parameter counts), so the arithmetic is checked exactly."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ EXP = {
 
 
 def _run_module():
-    spec = importlib.util.spec_from_file_location("bench_run", REPO / "benchmarks" / "run.py")
+    spec = importlib.util.spec_from_file_location("bench_run", REPO / "benchmarks" / "tools" / "run.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

@@ -1,4 +1,4 @@
-"""benchmarks/wall_model.py: a run's wall time modelled from its per-job records, with jobs dropped."""
+"""benchmarks/tools/wall_model.py: a run's wall time modelled from its per-job records, with jobs dropped."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ REPO = Path(darc.__file__).resolve().parent.parent
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("wall_model", REPO / "benchmarks" / "wall_model.py")
+    spec = importlib.util.spec_from_file_location("wall_model", REPO / "benchmarks" / "tools" / "wall_model.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod   # dataclasses look their module up
     spec.loader.exec_module(mod)

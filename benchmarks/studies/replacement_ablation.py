@@ -8,8 +8,8 @@ Two settings, each rerunnable and deterministic (fixed seeds; the real one with 
   stand-in), its latency cost model with one table measured once; per variant and lambda a search,
   a fine-tune and a measured A/B benchmark against the base (timed one at a time after all training).
 
-    python benchmarks/replacement_ablation.py toy  --out benchmarks/measured/DATE-replacement
-    python benchmarks/replacement_ablation.py real --out benchmarks/measured/DATE-replacement [--workers 2]
+    python benchmarks/studies/replacement_ablation.py toy  --out benchmarks/measured/DATE-replacement
+    python benchmarks/studies/replacement_ablation.py real --out benchmarks/measured/DATE-replacement [--workers 2]
 
 Each writes ``<out>/<setting>.json`` (rows plus the environment) and ``<out>/<setting>.md`` (a table); the
 real setting also ``<out>/latency_table.json`` (the table its searches used), and keeps its runs (base,

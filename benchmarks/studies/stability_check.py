@@ -5,7 +5,7 @@ autocast, a proxy for another CPU's rounding) and optionally a longer search, fr
 start, and reports which slots decide differently, with every gate at the end of both searches (how far from
 zero the deciding gates were).
 
-    python benchmarks/stability_check.py --run runs/default/cifar_wrn --lams 8 \
+    python benchmarks/studies/stability_check.py --run runs/default/cifar_wrn --lams 8 \
         --variant fp32=search.train.amp=false --out benchmarks/measured/DATE-stability/cifar_wrn
 
 Writes ``<out>/stability.json`` and ``<out>/stability.md``.

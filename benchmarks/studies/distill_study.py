@@ -5,7 +5,7 @@ steps on ``search.calibration_samples`` of the slot's real inputs, :func:`darc.a
 gates a trained base exactly as the search does, once per ``--steps`` value, and records every candidate's
 relative output error ``||alt(x) - slot(x)|| / ||slot(x)||`` on those inputs, and the time the gating took.
 
-    python benchmarks/distill_study.py --config runs/default/cifar_wrn/experiment.yaml \
+    python benchmarks/studies/distill_study.py --config runs/default/cifar_wrn/experiment.yaml \
         --base runs/default/cifar_wrn/seed0/base --steps 100,400,1600 --out benchmarks/measured/DATE-distill
 
 Writes ``<out>/distill.json`` (rows plus the environment) and ``<out>/distill.md``.

@@ -7,13 +7,13 @@ brings its peers): bases, the first seed's lambda grid, the chosen points at the
 reference at every seed, the grid peers (SSS, ``darc_*``), random decisions, from scratch, Torch-Pruning
 (and its BN-scale sparsity phase). Search images are **gated** (every branch with all its candidates), the
 rest plain; both are divided by the throughput a ``train_precision`` record measured for that network in the
-experiment's precision (``python benchmarks/run.py train_precision --models extended --gated``), or, for a GPU,
+experiment's precision (``python benchmarks/tools/run.py train_precision --models extended --gated``), or, for a GPU,
 a ``gpu_check --plans extended`` record (steady-state plain and gated img/s of one job on the GPU; with
 ``--concurrent`` the records of copies run at once, for the gain of jobs sharing it). Peers' smaller
 networks are counted at the base network's speed, evaluation passes and pruning steps not at all, and the
 jobs are assumed to pack the cores (1 thread each): an estimate, not a run.
 
-    python benchmarks/scale_estimate.py --throughput benchmarks/measured/DATE/train_precision_extended.json \
+    python benchmarks/studies/scale_estimate.py --throughput benchmarks/measured/DATE/train_precision_extended.json \
         --out benchmarks/measured/DATE
 """
 

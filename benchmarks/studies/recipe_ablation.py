@@ -7,7 +7,7 @@ network matched to DARC's measured latency there. This fine-tunes both networks 
 the workflow's. A lever that changes the search (``joint``) searches again first. Levers are chosen on
 validation accuracy; test accuracy is recorded beside it.
 
-    python benchmarks/recipe_ablation.py --run runs/default/cifar_wrn --point lam8 --seeds 0 \
+    python benchmarks/studies/recipe_ablation.py --run runs/default/cifar_wrn --point lam8 --seeds 0 \
         --levers today,distill,lr,rewind,budget12,joint,distill_lr --out benchmarks/measured/DATE-recipe/cifar_wrn
 
 Writes ``<out>/ablation.json`` (one row per lever, method and seed, plus the environment) as it goes (a

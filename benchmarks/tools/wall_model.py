@@ -8,7 +8,7 @@ spends 90 minutes on it. A model, not a run: it ignores the critical path (a lon
 the idle seconds while the DAG waits on a checkpoint; check it against the run's Snakemake "Elapsed time"
 (``--elapsed``) before trusting a prediction.
 
-    python benchmarks/wall_model.py --runs runs/default --elapsed 1:34:47 \
+    python benchmarks/tools/wall_model.py --runs runs/default --elapsed 1:34:47 \
         --drop 'search/cifar_wrn_seed0_lam0.25$' --drop 'finetune/cifar_wrn_seed0_lam0.25$'
 """
 

@@ -7,15 +7,15 @@
 #
 #   1. extended   the extended scale's stand-ins (WRN-28-2, ResNet-50-v1d-small at 1x28x28): plain training
 #                  and the gated search's throughput after a whole epoch of warm-up (frozen weights, as the
-#                  scale searches), for its GPU estimate (benchmarks/scale_estimate.py)
+#                  scale searches), for its GPU estimate (benchmarks/studies/scale_estimate.py)
 #   2. concurrent_* $COPIES copies of the WRN part of 1 at once, 2 CPU threads each, with nvidia-smi
 #                  utilisation every 2 s: how far one GPU's throughput grows when jobs share it
-#   3. paper       the paper-path rehearsal (benchmarks/gpu_check.py, every stage) at this commit
+#   3. paper       the paper-path rehearsal (benchmarks/tools/gpu_check.py, every stage) at this commit
 #   4. pytest_cuda.log   the CUDA unit tests
 #
 # Run on the device machine from the repository root, with Fashion-MNIST and the device's missing
 # pure-Python packages in the ignored data/ (docs/results.md, "Benchmarks"), e.g. through the device tool:
-#   OUT=$OUT bash benchmarks/gpu_session.sh          (carry: data)
+#   OUT=$OUT bash benchmarks/tools/gpu_session.sh          (carry: data)
 set -u
 : "${OUT:?set OUT to the folder that collects the records}"
 PY=${PY:-python3}
@@ -30,7 +30,7 @@ stamp() { echo "[$(( $(date +%s) - t0 )) s] $*" | tee -a "$REC/session.log"; }
 
 { git rev-parse HEAD; git status --short | head -20; nvidia-smi; } > "$REC/machine.txt" 2>&1
 stamp "extended stand-ins"
-timeout 210 "$PY" benchmarks/gpu_check.py --out "$WORK/extended" --plans extended --budget-s 180 \
+timeout 210 "$PY" benchmarks/tools/gpu_check.py --out "$WORK/extended" --plans extended --budget-s 180 \
     --stages cuda,wrn_train,wrn_search,resnet_train,resnet_search > "$REC/extended.log" 2>&1
 stamp "extended: rc $?"
 cp "$WORK/extended/gpu_check.json" "$REC/extended.json"; pack
@@ -40,7 +40,7 @@ nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 2 >
 smi=$!
 pids=()
 for i in $(seq 1 "$COPIES"); do
-    OMP_NUM_THREADS=2 timeout 150 "$PY" benchmarks/gpu_check.py --out "$WORK/copy$i" --plans extended \
+    OMP_NUM_THREADS=2 timeout 150 "$PY" benchmarks/tools/gpu_check.py --out "$WORK/copy$i" --plans extended \
         --budget-s 120 --stages wrn_train,wrn_search > "$REC/concurrent_copy$i.log" 2>&1 &
     pids+=($!)
 done
@@ -50,7 +50,7 @@ stamp "concurrent: done"
 for i in $(seq 1 "$COPIES"); do cp "$WORK/copy$i/gpu_check.json" "$REC/concurrent_copy$i.json"; done; pack
 
 stamp "paper-path rehearsal"
-timeout 240 "$PY" benchmarks/gpu_check.py --out "$WORK/paper" > "$REC/paper.log" 2>&1
+timeout 240 "$PY" benchmarks/tools/gpu_check.py --out "$WORK/paper" > "$REC/paper.log" 2>&1
 stamp "paper: rc $?"
 cp "$WORK/paper/gpu_check.json" "$REC/paper.json"; pack
 

@@ -7,8 +7,8 @@ runs the same path with DARC's decisions *not* shuffled, so against the random p
 slots change, and against DARC only the search (gates shrunk under the penalty, then folded) and the
 fine-tune's length.
 
-    python benchmarks/own_decisions.py --run runs/default/cifar_wrn --point lam2 --seeds 0 2 --out OUT
-    python benchmarks/own_decisions.py ... --budget finetune   # only DARC's fine-tune images (as DARC's own)
+    python benchmarks/studies/own_decisions.py --run runs/default/cifar_wrn --point lam2 --seeds 0 2 --out OUT
+    python benchmarks/studies/own_decisions.py ... --budget finetune   # only DARC's fine-tune images (as DARC's own)
 
 Writes ``OUT/seed<S>/`` (the peer's usual outputs, ``result.json`` included) and prints one line per seed.
 """

@@ -36,10 +36,10 @@ ddp_search            25  torchrun 2 processes (gloo) on cuda:0: WRN-10-2 train,
 
 Run (repo root, the repo's venv)::
 
-    python benchmarks/gpu_check.py --out "$OUT"                  # the GPU rehearsal
-    python benchmarks/gpu_check.py --out /tmp/g --device cpu --tiny   # CPU dry run, seconds
-    python benchmarks/gpu_check.py --out "$OUT" --stages cuda,wrn    # a subset (stage or group names)
-    python benchmarks/gpu_check.py --out "$OUT" --plans extended --stages wrn,resnet --budget-s 400
+    python benchmarks/tools/gpu_check.py --out "$OUT"                  # the GPU rehearsal
+    python benchmarks/tools/gpu_check.py --out /tmp/g --device cpu --tiny   # CPU dry run, seconds
+    python benchmarks/tools/gpu_check.py --out "$OUT" --stages cuda,wrn    # a subset (stage or group names)
+    python benchmarks/tools/gpu_check.py --out "$OUT" --plans extended --stages wrn,resnet --budget-s 400
                                                                  # the extended stand-ins' GPU throughput
 """
 
@@ -538,7 +538,7 @@ def stage_ddp_search(ctx: Context) -> dict[str, Any]:
     """A 2-process search over gloo (both ranks on ``cuda:0``, or the CPU): did it finish, same gates?"""
     out = ctx.out / "ddp"
     out.mkdir(parents=True, exist_ok=True)
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     cmd = [
         *torchrun_command(),
         "--standalone",
@@ -775,7 +775,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plan_set = "tiny" if args.tiny else args.plans
     plans = {p.key: p for p in PLAN_SETS[plan_set]()}
     record: dict[str, Any] = {
-        "script": "benchmarks/gpu_check.py",
+        "script": "benchmarks/tools/gpu_check.py",
         "argv": list(sys.argv[1:] if argv is None else argv),
         "device": args.device,
         "tiny": args.tiny,

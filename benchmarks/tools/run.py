@@ -1,7 +1,7 @@
 """Speed and memory benchmarks (issue targets live here, never in timed unit tests).
 
-    python benchmarks/run.py NAME [--threads 1] [--out runs/benchmarks]
-    python benchmarks/run.py --list
+    python benchmarks/tools/run.py NAME [--threads 1] [--out runs/benchmarks]
+    python benchmarks/tools/run.py --list
 
 Each benchmark prints its numbers and writes ``<out>/<name>.json`` with the environment record.
 Run them on a quiet machine: timings taken beside other jobs are not worth reporting.

@@ -8,7 +8,7 @@ lambdas differ in more than one slot. Every point that mixes drops and replaceme
 the experiment's recipe (``--set`` overrides, e.g. the recipe chosen by ``recipe_ablation.py``) and measured
 against the base (interleaved A/B, the bench's settings).
 
-    python benchmarks/lam_path_study.py --run runs/default/cifar_wrn --lams 8,64 --max-searches 6 \
+    python benchmarks/studies/lam_path_study.py --run runs/default/cifar_wrn --lams 8,64 --max-searches 6 \
         --set 'finetune.distill={alpha: 0.9}' --out benchmarks/measured/DATE-lam-path/cifar_wrn
 
 With ``--continuation`` each lambda's search starts where the nearest lower lambda's search ended

@@ -10,7 +10,7 @@ largest difference between the gated and the materialised network's outputs, whe
 on the input, validation accuracy (base, after the search, after the fine-tune; Torch-Pruning's after its
 fine-tune) and wall times. Writes ``zoo.json`` and ``zoo.md`` under ``--out``.
 
-    python benchmarks/model_zoo.py --out benchmarks/measured/DATE-model-zoo
+    python benchmarks/studies/model_zoo.py --out benchmarks/measured/DATE-model-zoo
 """
 
 from __future__ import annotations

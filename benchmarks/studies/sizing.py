@@ -7,7 +7,7 @@ each experiment's base network with its base recipe for twice the reference's tr
 epochs plus DARC's search and fine-tune images, rounded up to whole epochs), at the first seed or at
 ``--seeds``, and compares its validation and test accuracy with the references of a finished default run.
 
-    python benchmarks/sizing.py --out benchmarks/measured/DATE-sizing [--runs runs/default] [--workers 2]
+    python benchmarks/studies/sizing.py --out benchmarks/measured/DATE-sizing [--runs runs/default] [--workers 2]
 
 ``--train-only`` trains the long networks first (before or without a default run); a later call without it
 finds them finished under ``--work`` and only compares.

@@ -5,7 +5,7 @@
 #
 #   .venv/bin/snakemake --cores 2 runs/default/{cifar_wrn,imagenet_resnet}/seed0/base/model.pt \
 #       runs/default/{cifar_wrn,imagenet_resnet}/latency_table.json     # the bases (about 17 min)
-#   bash benchmarks/search_lr.sh [WORK] [OUT]     # default runs/search_lr, benchmarks/measured/search_lr
+#   bash benchmarks/studies/search_lr.sh [WORK] [OUT]     # default runs/search_lr, benchmarks/measured/search_lr
 #
 # Jobs: lines "EXP VARIANT SEARCH_LR FINETUNE_LR POINT [SEED]" (POINT: reference or lam<L>; SEED, default 0,
 # re-seeds search and fine-tune from the one seed-0 base, as the workflow's seeds do) on standard input,
