@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 
 @lru_cache(maxsize=1)
 def experiment_schema() -> dict[str, Any]:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a YAML mapping, not {type(data).__name__}")
     return data
