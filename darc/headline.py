@@ -50,6 +50,8 @@ def _ratios(row: pd.Series, batch: int) -> str:
 
 
 def _darc_cell(row: pd.Series, batch: int) -> str:
+    if pd.isna(row.get("lam")):
+        return "none: no lambda of the grid met it on validation"
     keeps_base = row.get("slots_kept_mean") == row.get("kept_slots_mean") and not row.get("slots_replaced_mean")
     change = row.get("change_vs_reference")
     against = "" if pd.isna(change) else f" ({100 * change:+.2f} vs the reference, {row['verdict_vs_reference']})"
