@@ -430,11 +430,10 @@ class _Panel:
               **kw: Any) -> None:
         """One mean +- std marker, clipped to the window (its value labelled where it is clipped)."""
         below = acc < self.low
-        line = self.ax.errorbar(x, self.y(acc), xerr=xerr, yerr=None if below else yerr, fmt="v" if below else fmt,
-                                label=label, clip_on=False, **kw)
+        self.ax.errorbar(x, self.y(acc), xerr=xerr, yerr=None if below else yerr, fmt="v" if below else fmt,
+                         label=label, clip_on=False, **kw)
         if below:
             self.labels.append((x, self.low, f"{acc:.1f} %"))
-        return line
 
     def place_labels(self, fontsize: int = 7) -> None:
         """Write the labels, each at the first of a few offsets whose box overlaps none placed before it."""
