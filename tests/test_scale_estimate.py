@@ -56,6 +56,8 @@ def test_torch_pruning_counts_each_match_at_its_own_seeds():
     fine-tunes per point, not 9."""
     raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["experiments"]["cifar_wrn"]
     exp = experiment_at_scale(raw, "default", name="cifar_wrn")
+    prune = {**exp["peers"]["prune"], "match": ["latency", "params", "macs"]}
+    exp = {**exp, "peers": {**exp["peers"], "prune": prune}}
     every_seed = {**exp, "peers": {**exp["peers"], "prune_seeds": None}}
     per_match = {**exp, "peers": {**exp["peers"], "prune_seeds": {"latency": None, "params": 1, "macs": 1}}}
     per_match = est.image_counts(per_match, 55_000)["torch_pruning"]["plain"]
