@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from darc.config import GRID_SEARCH_PEERS
+from darc.gate_trace import Settling, logged_times, read_gate_log, settling
 from darc.io import atomic_write_json, atomic_write_text
 from darc.paper import PAPER_CLAIMS
 from darc.selection import DEFAULT_POINTS, compare_means, interpolate_at, match_holds, mean_std, select_points
@@ -574,27 +575,36 @@ def gates_figure(search_dirs: Sequence[str | Path], png: str | Path, pdf: str | 
     for d in search_dirs:
         d = Path(d)
         result = json.loads((d / "result.json").read_text())
-        rows = [json.loads(line) for line in (d / "gates.jsonl").read_text().splitlines() if line]
-        runs.append((result, pd.DataFrame(rows)))
+        rows = read_gate_log(d)
+        runs.append((result, pd.DataFrame(rows), settling(rows) if len(logged_times(rows)) > 1 else None))
     runs.sort(key=lambda r: r[0]["lam"])
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.2), squeeze=False, sharey=True)
-    for ax, (result, frame) in zip(axes[0], runs):
+    for ax, (result, frame, settled) in zip(axes[0], runs):
         for (_slot, cand), g in frame.groupby(["slot", "candidate"]):
             ax.plot(g["t"], g["gate"].abs(), color=_candidate_color(cand), lw=0.8, alpha=0.8)
         warm = frame[frame["phase"] == "warmup"]["t"]
         if len(warm):
             ax.axvspan(0, warm.max(), color="gray", alpha=0.15, lw=0)
-        ax.set_title(f"λ={result['lam']:g}, cost model {result['cost_model']}", fontsize=8)
+        ax.set_title(f"λ={result['lam']:g}, cost model {result['cost_model']}" + _settling_line(settled), fontsize=8)
         ax.set_xlabel("epochs since the search began")
     axes[0][0].set_ylabel("|gate|")
     shown = {c.split("(")[0] if c.startswith("narrow") and c not in CANDIDATE_COLORS else c
-             for _, f in runs for c in f["candidate"].unique()}
+             for _, f, _ in runs for c in f["candidate"].unique()}
     handles = [plt.Line2D([], [], color=_candidate_color(k), label=k) for k in sorted(shown)]
     axes[0][-1].legend(handles=handles, fontsize=7)
     first = runs[0][0]
-    fig.suptitle(f"{first['model']} on {first['dataset']}, scale {first['scale']}", fontsize=9)
+    fig.suptitle(f"{first['model']} on {first['dataset']}, scale {first['scale']}", fontsize=9, y=1.06)
     _save(fig, png, pdf, {k: str(first.get(k)) for k in PROVENANCE_COLUMNS})
     plt.close(fig)
+
+
+def _settling_line(settled: Settling | None) -> str:
+    """A gates panel's second title line: did the live candidates change in the search's last third?"""
+    if settled is None:
+        return ""
+    if settled.settled:
+        return f"\nlast third: settled, max move {settled.max_change:.2f}"
+    return f"\nlast third: {len(settled.zeroed) + len(settled.revived)} gate(s) hit/left zero"
 
 
 def _slot_choice(labels: list[str]) -> str:

@@ -43,3 +43,28 @@ def test_far_points_sit_on_the_lower_edge_labelled_with_their_value(tmp_path, mo
     reporting.tradeoff_figure(csv, tmp_path / "f.png", tmp_path / "f.pdf", batch=1)
     assert (tmp_path / "f.png").stat().st_size > 0
     assert "λ=64: 54.0 %" in texts and "SSS λ=5: 86.0 %" in texts and "λ=8" in texts
+
+
+def test_each_gates_panel_says_whether_its_live_candidates_settled(tmp_path, monkeypatch):
+    import json
+
+    import matplotlib.axes
+
+    trace = {0.0: (0.25, 0.25), 0.5: (0.3, 0.1), 1.0: (0.33, 0.0)}  # y reaches zero in the last half
+    dirs = []
+    for lam, late_y in ((1.0, 0.0), (8.0, None)):
+        d = tmp_path / f"lam{lam:g}"
+        d.mkdir()
+        meta = {"lam": lam, "cost_model": "latency", "model": "wrn16_2", "dataset": "fashion-mnist", "scale": "smoke"}
+        (d / "result.json").write_text(json.dumps(meta))
+        rows = [{"t": t, "phase": "search", "slot": "s", "candidate": c, "gate": g}
+                for t, (x, y) in trace.items() for c, g in (("original", x), ("dwsep", y if late_y is not None else 0.1))]
+        (d / "gates.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        dirs.append(d)
+    titles = []
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda ax, text, *a, **k: titles.append(text)
+                        or real(ax, text, *a, **k))
+    reporting.gates_figure(dirs, tmp_path / "g.png", tmp_path / "g.pdf")
+    assert (tmp_path / "g.png").exists() and (tmp_path / "g.pdf").exists()
+    assert "1 gate(s) hit/left zero" in titles[0] and "settled, max move 0.03" in titles[1]
