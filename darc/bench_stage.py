@@ -14,11 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from darc.inputs import experiment_device, load_base, load_data
+from darc.inputs import load_base, load_data
 from darc.peers.loading import load_finetuned
 from darc.recipe import RECIPE_COLUMNS
 from darc.records import PEER_COLUMNS, RESULT, begin_stage, stage_record
 from darc.search import slot_decisions
+from darc.spec import ExperimentLike
 
 
 def compare_to_base(
@@ -76,7 +77,7 @@ def peak_memory_columns(
 
 
 def bench(
-    exp: dict[str, Any], base_dir: str | Path, finetune_dirs: list[str | Path], out_csv: str | Path, *,
+    exp: ExperimentLike, base_dir: str | Path, finetune_dirs: list[str | Path], out_csv: str | Path, *,
     scale: str = "default",
 ) -> list[dict[str, Any]]:
     """Benchmark every fine-tuned network of an experiment against its base; one tidy row each.
@@ -93,17 +94,17 @@ def bench(
     from darc.bench.signature import architecture_signature
     from darc.io import atomic_write_text
 
-    begin_stage(exp)
-    b = exp.get("bench", {})
-    threads = int(b.get("threads") or exp.get("threads") or torch.get_num_threads())
+    exp = begin_stage(exp)
+    b = exp.bench
+    threads = exp.timing_threads
     torch.set_num_threads(threads)
     data = load_data(exp)
     base = load_base(exp, base_dir).eval()
     base_result = json.loads((Path(base_dir) / RESULT).read_text()) if (Path(base_dir) / RESULT).exists() else {}
     shape = tuple(data.meta.input_shape)
-    batch_sizes = list(b.get("batch_sizes", [1, 64]))
+    batch_sizes = list(b.batch_sizes)
     runs = {str(d): (json.loads((Path(d) / RESULT).read_text()), load_finetuned(d).eval()) for d in finetune_dirs}
-    device = experiment_device(exp)
+    device = exp.device
     # Latency and memory depend on the architecture, not the weights: each distinct architecture is measured
     # once (the first run that has it) and every run with it carries that measurement (column timed_as).
     signature = {key: architecture_signature(m) for key, (_, m) in runs.items()}
@@ -113,7 +114,7 @@ def bench(
     first = {key: timed_as[sig] for key, sig in signature.items()}
     distinct = {k: runs[k][1] for k in dict.fromkeys(first.values())}
     memory = peak_memory_columns(base, distinct, shape, batch_sizes, threads, device=device,
-                                 resident=bool(b.get("peak_memory", True)))
+                                 resident=b.peak_memory)
     measured: dict[str, dict[str, Any]] = {}
     prov = {k: v for k, v in stage_record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []
@@ -121,7 +122,7 @@ def bench(
         same_seed = base_result.get("seed", 0) == res.get("base_seed", res.get("seed", 0))
         base_acc = base_result.get("test_acc") if same_seed else None
         row = {
-            "experiment": exp.get("stands_for", exp["model"]), "role": res.get("role", "darc"),
+            "experiment": exp.stands_for, "role": res.get("role", "darc"),
             "seed": res.get("seed", 0), "base_seed": res.get("base_seed", res.get("seed", 0)), "lam": res["lam"],
             "arch_cost": res.get("arch_cost"),
             "val_acc": res.get("val_acc"), "test_acc": res["test_acc"], "base_test_acc": base_acc,
@@ -137,13 +138,13 @@ def bench(
         if first[key] not in measured:
             measured[first[key]] = compare_to_base(
                 base, runs[first[key]][1], shape, batch_sizes=batch_sizes, threads=threads,
-                pairs=int(b.get("pairs", 10)), min_block_time=float(b.get("min_block_time", 0.05)), device=device,
+                pairs=b.pairs, min_block_time=b.min_block_time, device=device,
             )
         row.update(measured[first[key]])
         row["timed_as"] = first[key]  # the run whose measurement this row carries (itself, or one of its architecture)
         row.update(memory[first[key]])
         row.update(prov)
-        row["config"] = json.dumps(exp, sort_keys=True)
+        row["config"] = json.dumps(exp.raw, sort_keys=True)
         rows.append(row)
     frame = pd.DataFrame(rows).sort_values(["role", "seed", "lam"], kind="stable")
     atomic_write_text(frame.to_csv(index=False), out_csv)

@@ -16,20 +16,23 @@ import torch
 
 from darc.io import atomic_write_json
 from darc.materialize import load_materialized
+from darc.spec import Experiment, ExperimentLike
 from darc.target import LambdaPath, Target, check_lambda_range, search_lambda
 
 #: The config's metric names -> :class:`darc.target.Target` metrics.
 METRICS = {"param_bytes": "param_bytes", "macs": "macs", "latency_b1": "latency"}
 
 
-def find_lambda(exp: dict[str, Any], base_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
+def find_lambda(exp: ExperimentLike, base_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
                 progress: bool = False) -> dict[str, Any]:
     """Bisection over lambda for ``exp['budget']`` (:func:`darc.target.search_lambda`: each distinct architecture
     measured once, latency at the experiment's bench threads); writes ``out_dir/budget.json`` after every try."""
+    from dataclasses import asdict
+
     from darc import experiment
 
-    b = {"metric": "param_bytes", "target_ratio": 2.0, "lam_low": 0.01, "lam_high": 100.0, "max_tries": 6,
-         "tolerance": 0.05, **exp.get("budget", {})}
+    exp = Experiment.of(exp)
+    b = {k: v for k, v in asdict(exp.budget).items() if v is not None}  # the schema's defaults under the config's
     check_lambda_range(b["lam_low"], b["lam_high"])
     if b["metric"] not in METRICS:
         raise ValueError(f"budget.metric must be one of {sorted(METRICS)}, got {b['metric']!r}")
@@ -40,8 +43,7 @@ def find_lambda(exp: dict[str, Any], base_dir: str | Path, out_dir: str | Path, 
 
         b["metric"], b["target_ratio"] = "param_bytes", param_bytes(base) / (b["max_param_mb"] * 2**20)
     target = Target(METRICS[b["metric"]], float(b["target_ratio"]))
-    bench = exp.get("bench", {})
-    threads = int(bench.get("threads") or 1)
+    threads = exp.timing_threads
 
     def search_at(lam: float) -> tuple[torch.nn.Module, dict[str, Any]]:
         run_dir = out / f"try{len(dirs)}_lam{lam:.4g}"
@@ -61,7 +63,7 @@ def find_lambda(exp: dict[str, Any], base_dir: str | Path, out_dir: str | Path, 
     dirs: list[Path] = []
     path = search_lambda(search_at, base, target, tuple(base.input_shape), lam_low=b["lam_low"],
                          lam_high=b["lam_high"], max_tries=int(b["max_tries"]), tolerance=float(b["tolerance"]),
-                         threads=threads, pairs=int(bench.get("pairs", 10)),
+                         threads=threads, pairs=exp.bench.pairs,
                          log=lambda line: print(f"budget: {line}"),
                          on_try=lambda p: atomic_write_json(report(p), out / "budget.json"))
     result = report(path)

@@ -2,8 +2,10 @@
 fine-tune. The peers' stages are :mod:`darc.peers.stages`, the bench stage :mod:`darc.bench_stage`.
 
 The ``darc`` CLI and the Snakemake workflow scripts are thin wrappers over these; an experiment is a
-validated mapping (see :mod:`darc.config`), read through :mod:`darc.inputs`. Every stage writes
-``result.json`` with its provenance (:mod:`darc.records`); how each search method runs is :mod:`darc.methods`.
+validated mapping (see :mod:`darc.config`) that :func:`darc.records.begin_stage` turns into the typed
+:class:`darc.spec.Experiment` every stage passes down; data and networks come from :mod:`darc.inputs`. Every
+stage writes ``result.json`` with its provenance (:mod:`darc.records`); how each search method runs is
+:mod:`darc.methods`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from darc.methods import SEARCH_METHODS, search_config
 from darc.recipe import darc_search_images, images_per_epoch, recipe_record, reference_recipes
 from darc.records import PEER_COLUMNS, RESULT, base_seed_of, begin_stage, file_sha256, stage_record, write_result
 from darc.search import finetune, run_search
+from darc.spec import ExperimentLike
 from darc.train import WEIGHTS, TrainConfig, fit
 
 #: Names other modules and scripts reach through this module (the stages' inputs and records).
@@ -31,19 +34,18 @@ __all__ = ["PEER_COLUMNS", "RESULT", "SEARCH_METHODS", "base_model", "base_seed_
            "train_base", "write_result"]
 
 
-def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "default", progress: bool = True) -> dict:
+def train_base(exp: ExperimentLike, out_dir: str | Path, *, scale: str = "default", progress: bool = True) -> dict:
     """Train the base network; ``out_dir/model.pt`` holds its weights, ``result.json`` the summary."""
-    begin_stage(exp)
+    exp = begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     data = load_data(exp)
     model = base_model(exp, data)
     t0 = time.perf_counter()
-    res = fit(model, data, TrainConfig.from_dict(exp.get("train", {})), out, device=experiment_device(exp),
-              progress=progress)
+    res = fit(model, data, TrainConfig.from_dict(exp.section("train")), out, device=exp.device, progress=progress)
     result = {
         **stage_record(exp, scale, data, "train_base", threads=threads),
-        "seed": exp.get("seed", 0),
+        "seed": exp.seed,
         "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
         "seconds_this_call": time.perf_counter() - t0,
         "train_seconds": sum(r.get("epoch_seconds") or 0 for r in res["history"]),
@@ -55,7 +57,7 @@ def train_base(exp: dict[str, Any], out_dir: str | Path, *, scale: str = "defaul
     return result
 
 
-def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_from: str | Path | None = None) -> dict:
+def measure_latency_table(exp: ExperimentLike, table_path: str | Path, start_from: str | Path | None = None) -> dict:
     """Measure every candidate's latency (and the base's) into the lookup table searches will read.
 
     ``start_from``: a versioned table (e.g. committed with the config) copied to ``table_path`` first; only
@@ -64,7 +66,7 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_fro
     from darc.costs import CostContext, assign_costs
     from darc.search import gate_for_search
 
-    begin_stage(exp)
+    exp = begin_stage(exp)
     if start_from is not None:
         Path(table_path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(start_from, table_path)
@@ -80,13 +82,13 @@ def measure_latency_table(exp: dict[str, Any], table_path: str | Path, start_fro
 
 
 def gate(
-    exp: dict[str, Any], base_dir: str | Path, out_path: str | Path, *, scale: str = "default", method: str = "darc",
+    exp: ExperimentLike, base_dir: str | Path, out_path: str | Path, *, scale: str = "default", method: str = "darc",
 ) -> dict:
     """Gate the trained base in ``base_dir`` and distill its alternatives once, into ``out_path``: the start
     every ``method`` search of this seed shares (``search(..., start=out_path)``), whatever its lambda."""
     from darc.search import prepare_gated_start
 
-    begin_stage(exp)
+    exp = begin_stage(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     model = base_model(exp, data)
@@ -94,13 +96,13 @@ def gate(
     t0 = time.perf_counter()
     report = prepare_gated_start(model, data, search_config(exp, 0.0, method=method), out_path)
     record = {**stage_record(exp, scale, data, "gate", threads=threads),
-              **report, "seconds": time.perf_counter() - t0, "seed": exp.get("seed", 0), "gated": str(out_path)}
+              **report, "seconds": time.perf_counter() - t0, "seed": exp.seed, "gated": str(out_path)}
     write_result(record, Path(out_path).with_suffix(".json"))
     return record
 
 
 def search(
-    exp: dict[str, Any], lam: float, base_dir: str | Path, out_dir: str | Path, *,
+    exp: ExperimentLike, lam: float, base_dir: str | Path, out_dir: str | Path, *,
     scale: str = "default", progress: bool = True, method: str = "darc", start: str | Path | None = None,
 ) -> dict:
     """Search from the trained base in ``base_dir``; materialised net in ``out_dir/materialized``.
@@ -108,7 +110,7 @@ def search(
     ``method``: ``darc``, the equal-budget ``reference`` or a grid peer (:data:`SEARCH_METHODS`). ``start``:
     the gated start :func:`gate` wrote for this base, seed and method (skips the distillation).
     """
-    begin_stage(exp)
+    exp = begin_stage(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     model = base_model(exp, data)
@@ -116,17 +118,17 @@ def search(
     cfg = search_config(exp, lam, method=method)
     if cfg.cost_model == "latency":
         cfg.latency_table = cfg.latency_table or str(Path(out_dir).parent / "latency_table.json")
-    summary = run_search(model, data, cfg, out_dir, device=experiment_device(exp), progress=progress, start=start)
+    summary = run_search(model, data, cfg, out_dir, device=exp.device, progress=progress, start=start)
     table = cfg.latency_table if cfg.cost_model == "latency" else None
     result = {**stage_record(exp, scale, data, "search", threads=threads, lam=cfg.lam), **summary,
-              "seed": exp.get("seed", 0), "role": method, "base_seed": base_seed_of(base_dir, exp),
+              "seed": exp.seed, "role": method, "base_seed": base_seed_of(base_dir, exp),
               "base": str(base_dir), "val_acc": summary["metrics"].get("val_acc"),
               "latency_table_sha256": file_sha256(table) if table and Path(table).exists() else None}
     write_result(result, Path(out_dir) / RESULT)
     return result
 
 
-def distillation_teacher(exp: dict[str, Any], cfg: TrainConfig, base_dir: str | Path | None) -> nn.Module | None:
+def distillation_teacher(exp: ExperimentLike, cfg: TrainConfig, base_dir: str | Path | None) -> nn.Module | None:
     """The trained base a recipe distils from (``None`` where ``cfg`` does not distil); refuses a missing base
     before any training starts."""
     if not cfg.distill.active:
@@ -146,7 +148,7 @@ def _best_on_validation(trials: dict[str, dict[str, Any]]) -> str:
 
 
 def finetune_search(
-    exp: dict[str, Any], search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
+    exp: ExperimentLike, search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
     progress: bool = True, base_dir: str | Path | None = None, recipe_from: str | Path | None = None,
 ) -> dict:
     """Fine-tune the network materialised by a search (no penalty) with the post-compression recipe
@@ -156,7 +158,7 @@ def finetune_search(
     ``out_dir/recipes/<name>``) and reports the one with the best validation accuracy; with ``recipe_from`` (the
     first seed's reference fine-tune) only with the recipe chosen there, as the operating points are chosen on
     the first seed's validation accuracy."""
-    begin_stage(exp)
+    exp = begin_stage(exp)
     threads = set_threads(exp)
     data = load_data(exp)
     n_train = len(data.train)
@@ -177,7 +179,7 @@ def finetune_search(
     for name, cfg in recipes.items():
         where = Path(out_dir) if len(recipes) == 1 else Path(out_dir) / "recipes" / name
         model, res = finetune(mat / "architecture.json", mat / "weights.pt", data, cfg, where,
-                              device=experiment_device(exp), progress=progress,
+                              device=exp.device, progress=progress,
                               teacher=distillation_teacher(exp, cfg, base_dir))
         trials[name] = {"model": model, "metrics": res["metrics"], "cfg": cfg, "weights": str(where / WEIGHTS)}
     chosen = _best_on_validation(trials) if len(trials) > 1 else next(iter(trials))
@@ -186,8 +188,8 @@ def finetune_search(
     after_base = darc_search_images(exp, n_train) + cfg.epochs * images_per_epoch(cfg, n_train)
     result = {
         **stage_record(exp, scale, data, "finetune", threads=threads, lam=search_result["lam"]),
-        "seed": exp.get("seed", 0), "role": role,
-        "base_seed": search_result.get("base_seed", exp.get("seed", 0)),
+        "seed": exp.seed, "role": role,
+        "base_seed": search_result.get("base_seed", exp.seed),
         "arch_cost": search_result.get("arch_cost"),
         "test_acc": best["metrics"].get("test_acc"), "val_acc": best["metrics"].get("val_acc"),
         "test_acc_before_finetune": search_result["metrics"].get("test_acc"),
@@ -196,7 +198,7 @@ def finetune_search(
         "architecture": str(mat / "architecture.json"), "weights": best["weights"],
         "kept": search_result["kept"],
         **recipe_record(cfg, exp, n_train, after_base), "recipe": chosen,
-        "recipe_chosen_on_seed": exp.get("seed", 0) if chosen_on is None and len(trials) > 1 else chosen_on,
+        "recipe_chosen_on_seed": exp.seed if chosen_on is None and len(trials) > 1 else chosen_on,
         "recipe_trials": {k: {"val_acc": v["metrics"].get("val_acc"), "test_acc": v["metrics"].get("test_acc"),
                               "train_config": v["cfg"].to_dict()} for k, v in trials.items()},
     }

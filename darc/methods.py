@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from darc.inputs import experiment_device
 from darc.recipe import train_section
 from darc.registry import Registry
 from darc.search import SearchConfig
+from darc.spec import Experiment
 
 #: How a search run differs from DARC's (``fn(cfg)`` edits the :class:`SearchConfig` in place). ``darc``:
 #: as configured. ``reference``: the **equal-budget reference**, the same pipeline (same epochs, schedules,
@@ -56,13 +56,14 @@ for _name, _model in (("darc_uniform", "uniform"), ("darc_params", "params"), ("
     SEARCH_METHODS.register(_name)(_cost_model_ablation(_model))
 
 
-def search_config(exp: dict[str, Any], lam: float, *, method: str = "darc") -> SearchConfig:
+def search_config(exp: Experiment | dict[str, Any], lam: float, *, method: str = "darc") -> SearchConfig:
     """The :class:`SearchConfig` of one lambda of the experiment, as the search ``method`` runs it
     (:data:`SEARCH_METHODS`: ``darc``, ``reference``, or a grid peer of :data:`darc.config.GRID_SEARCH_PEERS`)."""
-    section = {k: v for k, v in exp.get("search", {}).items() if k not in ("lams", "train")}
+    exp = Experiment.of(exp)
+    section = {k: v for k, v in exp.section("search").items() if k not in ("lams", "train")}
     train = train_section(exp, "search", "train")
-    cost_threads = exp.get("bench", {}).get("threads") or exp.get("threads")
-    section.setdefault("cost_device", experiment_device(exp))  # an explicit search.cost_device wins
+    cost_threads = exp.bench.threads or exp.threads
+    section.setdefault("cost_device", exp.device)  # an explicit search.cost_device wins
     cfg = SearchConfig(lam=float(lam), train=train, cost_threads=cost_threads, **section)
     SEARCH_METHODS.create(method, cfg)
     return cfg

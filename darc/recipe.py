@@ -15,7 +15,8 @@ An experiment's ``finetune:`` section is a training recipe (:class:`darc.train.T
   no recipe weakens the yardstick DARC is judged against.
 
 Budgets are counted in training images, so a capped epoch (``max_steps_per_epoch``) counts for what it saw.
-Every function here takes the experiment mapping and the number of training images.
+Every function here takes the experiment (typed, :class:`darc.spec.Experiment`, or its mapping: these
+functions merge its raw training sections) and the number of training images.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from darc.spec import ExperimentLike, as_mapping
 from darc.train.config import TrainConfig
 from darc.train.distill import Distill
 
@@ -32,13 +34,14 @@ from darc.train.distill import Distill
 RECIPE_KEYS = ("budget", "reference_recipes")
 
 
-def train_section(exp: dict[str, Any], *path: str) -> TrainConfig:
+def train_section(exp: ExperimentLike, *path: str) -> TrainConfig:
     """The :class:`TrainConfig` of the experiment's section at ``path`` (e.g. ``"search", "train"``): the
     section merged onto the experiment's ``train:`` (a key it leaves out takes the base recipe's value, never a
     dataclass default), or ``train:`` itself where the section is missing; the recipe-only keys
     (:data:`RECIPE_KEYS`) left out."""
     from darc.config import deep_merge
 
+    exp = as_mapping(exp)
     node: Any = exp
     for key in path:
         node = (node or {}).get(key, {})
@@ -53,22 +56,22 @@ def images_per_epoch(cfg: TrainConfig, n_train: int) -> int:
     return min(steps, cfg.max_steps_per_epoch or steps) * cfg.batch_size
 
 
-def base_images(exp: dict[str, Any], n_train: int) -> int:
+def base_images(exp: ExperimentLike, n_train: int) -> int:
     """Training images the base saw (its ``train:`` recipe)."""
     cfg = train_section(exp, "train")
     return cfg.epochs * images_per_epoch(cfg, n_train)
 
 
-def darc_search_images(exp: dict[str, Any], n_train: int) -> int:
+def darc_search_images(exp: ExperimentLike, n_train: int) -> int:
     """Training images DARC's search sees (its warm-up included)."""
     search = train_section(exp, "search", "train")
-    epochs = int(exp.get("search", {}).get("warmup_epochs", 0)) + search.epochs
+    epochs = int(as_mapping(exp).get("search", {}).get("warmup_epochs", 0)) + search.epochs
     return epochs * images_per_epoch(search, n_train)
 
 
-def budget_fraction(exp: dict[str, Any]) -> float | None:
+def budget_fraction(exp: ExperimentLike) -> float | None:
     """The ``finetune.budget`` key: images after the base as a fraction of the base's (None: not set)."""
-    value = (exp.get("finetune") or {}).get("budget")
+    value = (as_mapping(exp).get("finetune") or {}).get("budget")
     return None if value is None else float(value)
 
 
@@ -83,7 +86,7 @@ def steps_for_images(cfg: TrainConfig, images: int, n_train: int) -> TrainConfig
     return replace(cfg, epochs=epochs, max_steps_per_epoch=None if per_epoch >= full else per_epoch)
 
 
-def _with_rewind(cfg: TrainConfig, exp: dict[str, Any], n_train: int) -> TrainConfig:
+def _with_rewind(cfg: TrainConfig, exp: ExperimentLike, n_train: int) -> TrainConfig:
     """Where ``cfg`` rewinds, the base's recipe and steps per epoch it replays; the learning rate is the base's."""
     if cfg.schedule != "rewind":
         return cfg
@@ -93,19 +96,19 @@ def _with_rewind(cfg: TrainConfig, exp: dict[str, Any], n_train: int) -> TrainCo
     return replace(cfg, lr=base.lr, rewind_base={"train": base.to_dict(), "steps_per_epoch": steps})
 
 
-def _resolve(cfg: TrainConfig, exp: dict[str, Any], n_train: int, images: int | None) -> TrainConfig:
+def _resolve(cfg: TrainConfig, exp: ExperimentLike, n_train: int, images: int | None) -> TrainConfig:
     cfg = cfg if images is None else steps_for_images(cfg, images, n_train)
     return _with_rewind(cfg, exp, n_train)
 
 
-def darc_finetune_images(exp: dict[str, Any], n_train: int) -> int:
+def darc_finetune_images(exp: ExperimentLike, n_train: int) -> int:
     """Training images DARC's fine-tune sees: what ``finetune.budget`` leaves after the search, or the
     section's epochs as written."""
     cfg = finetune_recipe(exp, n_train)
     return cfg.epochs * images_per_epoch(cfg, n_train)
 
 
-def finetune_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
+def finetune_recipe(exp: ExperimentLike, n_train: int) -> TrainConfig:
     """DARC's fine-tune: the ``finetune:`` section, its steps set by ``budget`` (what the search left of
     it) where that is set, and the base's schedule where it rewinds."""
     cfg = train_section(exp, "finetune")
@@ -120,18 +123,18 @@ def finetune_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
     return _resolve(cfg, exp, n_train, left)
 
 
-def darc_images_after_base(exp: dict[str, Any], n_train: int) -> int:
+def darc_images_after_base(exp: ExperimentLike, n_train: int) -> int:
     """Training images a DARC network sees after the base: search warm-up, search and fine-tune."""
     return darc_search_images(exp, n_train) + darc_finetune_images(exp, n_train)
 
 
-def peer_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
+def peer_recipe(exp: ExperimentLike, n_train: int) -> TrainConfig:
     """The recipe of a peer derived from the trained base (random decisions, a pruned network): the
     fine-tune recipe for as many images as DARC's search plus fine-tune saw."""
     return _resolve(train_section(exp, "finetune"), exp, n_train, darc_images_after_base(exp, n_train))
 
 
-def sparsity_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
+def sparsity_recipe(exp: ExperimentLike, n_train: int) -> TrainConfig:
     """The sparsity phase of the BN-scale (network slimming) peer: the fine-tune recipe without distillation
     (the phase stands where DARC's search does, which learns from the labels) for DARC's search images; its
     pruned network is then fine-tuned for DARC's fine-tune images (:func:`pruned_finetune_recipe`)."""
@@ -139,7 +142,7 @@ def sparsity_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
     return _resolve(cfg, exp, n_train, darc_search_images(exp, n_train))
 
 
-def pruned_finetune_recipe(exp: dict[str, Any], n_train: int, pruner: str) -> TrainConfig:
+def pruned_finetune_recipe(exp: ExperimentLike, n_train: int, pruner: str) -> TrainConfig:
     """What a pruned network is fine-tuned with: :func:`peer_recipe` after plain pruning of the base; after a
     BN-scale sparsity phase (which used DARC's search images), the recipe for DARC's fine-tune images."""
     if pruner != "bn_scale":
@@ -147,7 +150,7 @@ def pruned_finetune_recipe(exp: dict[str, Any], n_train: int, pruner: str) -> Tr
     return _resolve(train_section(exp, "finetune"), exp, n_train, darc_finetune_images(exp, n_train))
 
 
-def scratch_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
+def scratch_recipe(exp: ExperimentLike, n_train: int) -> TrainConfig:
     """DARC's architecture trained from scratch: the base recipe for the base's images plus DARC's after the
     base (whole epochs, rounded up), with the post-compression recipe's distillation from the trained base."""
     cfg = train_section(exp, "train")
@@ -155,12 +158,13 @@ def scratch_recipe(exp: dict[str, Any], n_train: int) -> TrainConfig:
     return replace(cfg, epochs=cfg.epochs + extra, distill=finetune_recipe(exp, n_train).distill)
 
 
-def reference_recipes(exp: dict[str, Any], n_train: int) -> dict[str, TrainConfig]:
+def reference_recipes(exp: ExperimentLike, n_train: int) -> dict[str, TrainConfig]:
     """The recipes the equal-budget reference is fine-tuned with, by name: ``configured`` (DARC's
     :func:`finetune_recipe`) and ``alt<i>`` for each ``finetune.reference_recipes`` entry merged onto the
     section (same budget rules)."""
     from darc.config import deep_merge
 
+    exp = as_mapping(exp)
     section = copy.deepcopy(exp.get("finetune") or exp.get("train", {}))
     out = {"configured": finetune_recipe(exp, n_train)}
     for i, over in enumerate(section.pop("reference_recipes", None) or []):
@@ -173,7 +177,7 @@ RECIPE_COLUMNS = ("recipe_distill_alpha", "recipe_distill_temperature", "recipe_
                   "recipe_images_after_base", "recipe_fraction_of_base")
 
 
-def recipe_record(cfg: TrainConfig, exp: dict[str, Any], n_train: int, images_after_base: int) -> dict[str, Any]:
+def recipe_record(cfg: TrainConfig, exp: ExperimentLike, n_train: int, images_after_base: int) -> dict[str, Any]:
     """The columns every result carries about the recipe it was trained with after the base."""
     base = base_images(exp, n_train)
     return {

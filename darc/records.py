@@ -12,22 +12,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from darc.config import validate_experiment
 from darc.data import DatasetBundle
-from darc.inputs import experiment_device
 from darc.io import atomic_write_json
 from darc.provenance import git_commit, provenance
+from darc.spec import Experiment
 
 RESULT = "result.json"
 #: What a peer's result adds to its bench row: the DARC point it copies and how close a match came.
 PEER_COLUMNS = ("matches", "match_target", "match_measured", "match_reached", "prune_ratio")
 
 
-def begin_stage(exp: dict[str, Any]) -> None:
-    """Validate ``exp`` and pin the git commit this process's outputs record: the code it started with,
-    even if the checkout moves on while it runs."""
-    validate_experiment(exp)
+def begin_stage(exp: Experiment | dict[str, Any]) -> Experiment:
+    """Validate ``exp`` into the typed :class:`~darc.spec.Experiment` the stage passes down, and pin the git
+    commit this process's outputs record: the code it started with, even if the checkout moves on while it
+    runs."""
+    typed = Experiment.of(exp)
     git_commit()
+    return typed
 
 
 def write_result(result: dict[str, Any], path: Path) -> None:
@@ -44,14 +45,15 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def stage_record(exp: dict[str, Any], scale: str, data: DatasetBundle, stage: str, **extra: Any) -> dict[str, Any]:
+def stage_record(exp: Experiment, scale: str, data: DatasetBundle, stage: str, **extra: Any) -> dict[str, Any]:
+    """The provenance every stage's record starts with (the experiment's validated mapping as ``config``)."""
     return provenance(
-        scale=scale, dataset=data.meta.name, model=exp["model"], stand_in=data.meta.stand_in,
-        config=exp, device=experiment_device(exp), stage=stage, **extra,
+        scale=scale, dataset=data.meta.name, model=exp.model, stand_in=data.meta.stand_in,
+        config=exp.raw, device=exp.device, stage=stage, **extra,
     )
 
 
-def base_seed_of(base_dir: str | Path, exp: dict[str, Any]) -> int:
+def base_seed_of(base_dir: str | Path, exp: Experiment) -> int:
     """The seed of the base a run started from (its ``result.json``; else the run's own seed)."""
     path = Path(base_dir) / RESULT
-    return int(json.loads(path.read_text()).get("seed", 0)) if path.exists() else int(exp.get("seed", 0))
+    return int(json.loads(path.read_text()).get("seed", 0)) if path.exists() else exp.seed

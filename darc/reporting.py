@@ -14,6 +14,7 @@ from darc.gate_trace import Settling, logged_times, read_gate_log, settling
 from darc.io import atomic_write_json, atomic_write_text
 from darc.paper import PAPER_CLAIMS
 from darc.selection import DEFAULT_POINTS, compare_means, interpolate_at, match_holds, mean_std, select_points
+from darc.spec import Experiment, ExperimentLike
 
 PROVENANCE_COLUMNS = ("scale", "dataset", "dataset_is_stand_in", "model", "device", "device_name", "cpu_model",
                       "threads", "torch", "git_commit")
@@ -23,14 +24,14 @@ def _read_json(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def protocol_batch(exp: dict[str, Any]) -> int:
+def protocol_batch(exp: ExperimentLike) -> int:
     """The batch size an experiment's claim is about: the search's ``cost_batch_size`` (1 for the CIFAR
     protocol's single-sample speed-up, a batch for the ImageNet protocol's batched one)."""
-    return int(exp.get("search", {}).get("cost_batch_size", 1))
+    return Experiment.of(exp).cost_batch_size
 
 
 def select_operating_points(finetune_results: Sequence[str | Path], reference_result: str | Path,
-                            exp: dict[str, Any], out_json: str | Path) -> dict[str, Any]:
+                            exp: ExperimentLike, out_json: str | Path) -> dict[str, Any]:
     """Choose each operating point's lambda from the first seed's fine-tuned runs on **validation**
     accuracy against the equal-budget reference (:func:`darc.selection.select_points`); write the choice."""
     runs = [_read_json(p) for p in finetune_results]
@@ -38,7 +39,7 @@ def select_operating_points(finetune_results: Sequence[str | Path], reference_re
     if reference.get("val_acc") is None or any(r.get("val_acc") is None for r in runs):
         raise ValueError("choosing operating points needs validation accuracy: set the experiment's "
                          "`validation` (images held out of training)")
-    points = exp.get("selection", {}).get("points") or DEFAULT_POINTS
+    points = Experiment.of(exp).selection.points or DEFAULT_POINTS
     chosen = select_points(runs, reference["val_acc"], points)
     by_lam = {float(r["lam"]): r for r in runs}
     record = {"points": chosen, "changes_base": {name: None if lam is None else _changes_base(by_lam[float(lam)])
@@ -69,18 +70,17 @@ def _chosen_lams(points_json: str | Path, *, unchanged_too: bool) -> list[float]
                    if lam is not None and (unchanged_too or changes.get(name, True))})
 
 
-def points_with_peers(points_json: str | Path, exp: dict[str, Any]) -> list[float]:
+def points_with_peers(points_json: str | Path, exp: ExperimentLike) -> list[float]:
     """The chosen lambdas the matched peers (random, scratch, Torch-Pruning) run at: every one whose
     architecture differs from the base's, or every one with ``peers.at_unchanged_points``."""
-    return _chosen_lams(points_json, unchanged_too=bool(exp.get("peers", {}).get("at_unchanged_points", False)))
+    return _chosen_lams(points_json, unchanged_too=Experiment.of(exp).peers.at_unchanged_points)
 
 
-def points_to_reseed(points_json: str | Path, exp: dict[str, Any]) -> list[float]:
+def points_to_reseed(points_json: str | Path, exp: ExperimentLike) -> list[float]:
     """The chosen lambdas the seeds after the first re-run: every one, or with
     ``selection.reseed_unchanged_points: false`` only those whose first-seed network differs from the
     base's (a point that keeps the base architecture is then reported from the first seed alone)."""
-    every = bool(exp.get("selection", {}).get("reseed_unchanged_points", True))
-    return _chosen_lams(points_json, unchanged_too=every)
+    return _chosen_lams(points_json, unchanged_too=Experiment.of(exp).selection.reseed_unchanged_points)
 
 
 def _result_row(result: dict[str, Any], role: str) -> dict[str, Any]:

@@ -85,11 +85,12 @@ def test_a_workflow_config_without_experiment_says_to_pick_one(tmp_path, capsys)
 
 @pytest.mark.parametrize("low, high, expected", [
     (10.0, 1.0, r"budget.lam_low \(10.0\) must be below budget.lam_high \(1.0\)"),
-    (0.0, 1.0, "budget.lam_low must be a finite number > 0"),
-    (0.1, -1.0, "budget.lam_high must be a finite number > 0"),
+    (0.0, 1.0, "config key budget.lam_low: 0.0 is less than or equal to the minimum of 0"),  # the schema's
+    (0.1, -1.0, "config key budget.lam_high: -1.0 is less than or equal to the minimum of 0"),
 ])
 def test_a_bad_budget_lambda_range_is_refused_before_any_search(low, high, expected, tmp_path):
-    exp = {"budget": {"lam_low": low, "lam_high": high}}  # no base, no data: refused before either is read
+    exp = {"dataset": "synthetic", "model": "wrn10_2",  # no base, no data: refused before either is read
+           "budget": {"lam_low": low, "lam_high": high}}
     with pytest.raises(ValueError, match=expected):
         find_lambda(exp, tmp_path / "no-base", tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -22,7 +22,7 @@ from torch import nn
 
 from darc.compressor import calibration_batch
 from darc.experiment import distillation_teacher
-from darc.inputs import base_model, experiment_device, load_base, load_data, set_threads
+from darc.inputs import base_model, load_base, load_data, set_threads
 from darc.io import atomic_write_json
 from darc.materialize import save_materialized
 from darc.methods import search_config
@@ -57,10 +57,11 @@ from darc.recipe import (  # noqa: F401  (the budget helpers, importable from he
 from darc.records import RESULT, base_seed_of, begin_stage, stage_record, write_result
 from darc.registry import Registry
 from darc.search import finetune, kept_labels, load_gated_start, slot_decisions
+from darc.spec import Experiment, ExperimentLike
 from darc.train import WEIGHTS, TrainConfig, fit
 
 
-def _recipe_columns(recipe: TrainConfig, exp: dict[str, Any], n_train: int, *, after_sparsity: bool = False
+def _recipe_columns(recipe: TrainConfig, exp: Experiment, n_train: int, *, after_sparsity: bool = False
                     ) -> dict[str, Any]:
     """:func:`darc.recipe.recipe_record` of a peer fine-tuned from the base (after a sparsity phase that took
     DARC's search images, where ``after_sparsity``)."""
@@ -76,12 +77,12 @@ def _darc_search(search_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     return result, json.loads(Path(result["architecture"]).read_text())
 
 
-def _peer_result(exp: dict[str, Any], scale: str, data: Any, role: str, darc: dict[str, Any], res: dict[str, Any],
+def _peer_result(exp: Experiment, scale: str, data: Any, role: str, darc: dict[str, Any], res: dict[str, Any],
                  model: Any, arch_path: str | Path, out: Path, threads: int, **extra: Any) -> dict[str, Any]:
     kept = kept_labels(json.loads(Path(arch_path).read_text()))
     return {
         **stage_record(exp, scale, data, role, threads=threads, lam=darc["lam"]),
-        "seed": exp.get("seed", 0), "base_seed": darc.get("base_seed", exp.get("seed", 0)), "role": role,
+        "seed": exp.seed, "base_seed": darc.get("base_seed", exp.seed), "role": role,
         "arch_cost": None, "matches": f"lam{darc['lam']:g}",
         "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
         "test_acc_before_finetune": None, "val_acc_before_finetune": None,
@@ -92,14 +93,14 @@ def _peer_result(exp: dict[str, Any], scale: str, data: Any, role: str, darc: di
 
 
 def random_decisions(
-    exp: dict[str, Any], base_dir: str | Path, darc_search_dir: str | Path, out_dir: str | Path, *,
+    exp: ExperimentLike, base_dir: str | Path, darc_search_dir: str | Path, out_dir: str | Path, *,
     scale: str = "default", progress: bool = True, start: str | Path | None = None,
 ) -> dict[str, Any]:
     """DARC's decisions (how many slots dropped, kept, and replaced by which alternative) dealt to random
     slots (seeded by the run's seed), built from the trained base as a search starts (alternatives
     distilled), then fine-tuned with :func:`peer_recipe`. ``start``: the seed's gated start (``darc gate``),
     so the dealt alternatives are the very ones DARC's searches of the seed started from (not distilled again)."""
-    begin_stage(exp)
+    exp = begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     darc, arch = _darc_search(darc_search_dir)
@@ -113,12 +114,12 @@ def random_decisions(
         calib = calibration_batch(data.train, cfg.calibration_samples) if cfg.calibration_samples else None
         gated = gate_for_decisions(base, wanted, slots=cfg.slots, example_input=tuple(data.meta.input_shape),
                                    calibration=calib, distill_steps=cfg.distill_steps, distill_lr=cfg.distill_lr)
-    drawn = draw_random_decisions(wanted, allowed_labels(gated), seed=int(exp.get("seed", 0)))
+    drawn = draw_random_decisions(wanted, allowed_labels(gated), seed=exp.seed)
     plain, record = materialize_decisions(gated, drawn)
     record["peer"] = {"method": "random", "darc_search": str(darc_search_dir), "counts": decision_counts(drawn)}
     arch_path, weights_path = save_materialized(plain, record, out / "materialized")
     recipe = peer_recipe(exp, len(data.train))
-    model, res = finetune(arch_path, weights_path, data, recipe, out, device=experiment_device(exp),
+    model, res = finetune(arch_path, weights_path, data, recipe, out, device=exp.device,
                           progress=progress, teacher=distillation_teacher(exp, recipe, base_dir))
     result = _peer_result(exp, scale, data, "random", darc, res, model, arch_path, out, threads,
                           darc_counts=decision_counts(wanted), **_recipe_columns(recipe, exp, len(data.train)))
@@ -127,24 +128,24 @@ def random_decisions(
 
 
 def from_scratch(
-    exp: dict[str, Any], darc_search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
+    exp: ExperimentLike, darc_search_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
     progress: bool = True, base_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """DARC's materialised architecture re-initialised (seeded by the run's seed) and trained with
     :func:`scratch_recipe`: is the search worth more than the architecture it found? ``base_dir``: the trained
     base it distils from where the recipe does (default: the one DARC's search started from)."""
-    begin_stage(exp)
+    exp = begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     darc, arch = _darc_search(darc_search_dir)
     data = load_data(exp)
-    model = reinitialised(arch, int(exp.get("seed", 0)))
+    model = reinitialised(arch, exp.seed)
     arch_path = atomic_write_json({**arch, "peer": {"method": "scratch", "darc_search": str(darc_search_dir)}},
                                   out / "architecture.json")
     recipe = scratch_recipe(exp, len(data.train))
     teacher = distillation_teacher(exp, recipe, base_dir if base_dir is not None else darc.get("base"))
     t0 = time.perf_counter()
-    res = fit(model, data, recipe, out, device=experiment_device(exp), progress=progress, teacher=teacher)
+    res = fit(model, data, recipe, out, device=exp.device, progress=progress, teacher=teacher)
     result = _peer_result(exp, scale, data, "scratch", darc, res, model, arch_path, out, threads,
                           seconds_this_call=time.perf_counter() - t0,
                           **recipe_record(recipe, exp, len(data.train), recipe.epochs * images_per_epoch(
@@ -159,42 +160,32 @@ PRUNE_MATCHES: Registry[tuple[Callable[[nn.Module], float], float]] = Registry("
 
 
 @PRUNE_MATCHES.register("latency")
-def _match_latency(exp: dict[str, Any], shape: tuple[int, ...], darc_model: nn.Module):
+def _match_latency(exp: Experiment, shape: tuple[int, ...], darc_model: nn.Module):
     """Measured latency at the protocol's batch (``search.cost_batch_size``), by the bench protocol: each
     step is timed in interleaved A/B pairs against the DARC network, so ``measure`` is the ratio
     t(pruned) / t(DARC) and the target 1 (machine drift cancels)."""
     from darc.bench.latency import compare_latency
 
-    b = exp.get("bench", {})
-    threads = int(b.get("threads") or exp.get("threads") or torch.get_num_threads())
-
     def measure(model: nn.Module) -> float:
-        ab = compare_latency(model, darc_model, shape, int(exp.get("search", {}).get("cost_batch_size", 1)),
-                             pairs=int(b.get("pairs", 10)), device=experiment_device(exp), threads=threads,
-                             min_block_time=float(b.get("min_block_time", 0.05)))
+        ab = compare_latency(model, darc_model, shape, exp.cost_batch_size, pairs=exp.bench.pairs,
+                             device=exp.device, threads=exp.timing_threads, min_block_time=exp.bench.min_block_time)
         return ab.ratio_median
 
     return measure, 1.0
 
 
 @PRUNE_MATCHES.register("params")
-def _match_params(exp: dict[str, Any], shape: tuple[int, ...], darc_model: nn.Module):
+def _match_params(exp: Experiment, shape: tuple[int, ...], darc_model: nn.Module):
     """Parameter bytes (the bench's ``param_bytes``)."""
     measure = param_bytes_measure()
     return measure, measure(darc_model)
 
 
 @PRUNE_MATCHES.register("macs")
-def _match_macs(exp: dict[str, Any], shape: tuple[int, ...], darc_model: nn.Module):
+def _match_macs(exp: Experiment, shape: tuple[int, ...], darc_model: nn.Module):
     """MACs at batch 1 (analytic; the match, never a speed-up)."""
     measure = macs_measure(shape)
     return measure, measure(darc_model)
-
-
-def prune_config(exp: dict[str, Any]) -> dict[str, Any]:
-    """The experiment's ``peers.prune`` section with its defaults."""
-    return {"steps": 40, "max_ratio": 0.9, "global_pruning": False, "bn_reg": 1e-4,
-            **exp.get("peers", {}).get("prune", {})}
 
 
 #: Role prefix of each pruner's rows (``<prefix>_<match>``).
@@ -202,25 +193,25 @@ PRUNER_ROLES = {"group_l1": "tp", "bn_scale": "tpbn"}
 
 
 def bn_sparsity(
-    exp: dict[str, Any], base_dir: str | Path, out_dir: str | Path, *, scale: str = "default", progress: bool = True,
+    exp: ExperimentLike, base_dir: str | Path, out_dir: str | Path, *, scale: str = "default", progress: bool = True,
 ) -> dict[str, Any]:
     """Network slimming's sparsity phase: the trained base trained on with ``peers.prune.bn_reg * sum|gamma|``
     over its BatchNorm scales (:func:`darc.peers.pruning.bn_sparsity_penalty`) for :func:`sparsity_recipe`;
     ``out_dir`` then holds a base-shaped network for :func:`prune_to_match` with ``pruner="bn_scale"``."""
     from darc.peers.pruning import bn_sparsity_penalty
 
-    begin_stage(exp)
+    exp = begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     data = load_data(exp)
     model = load_base(exp, base_dir)
-    reg = float(prune_config(exp)["bn_reg"])
+    reg = float(exp.peers.prune.bn_reg)
     t0 = time.perf_counter()
-    res = fit(model, data, sparsity_recipe(exp, len(data.train)), out, device=experiment_device(exp),
+    res = fit(model, data, sparsity_recipe(exp, len(data.train)), out, device=exp.device,
               extra_loss=bn_sparsity_penalty(model, reg), progress=progress)
     scales = torch.cat([m.weight.detach().abs().flatten() for m in model.modules()
                         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine])
-    result = {**stage_record(exp, scale, data, "bn_sparsity", threads=threads), "seed": exp.get("seed", 0),
+    result = {**stage_record(exp, scale, data, "bn_sparsity", threads=threads), "seed": exp.seed,
               "base_seed": base_seed_of(base_dir, exp), "base": str(base_dir), "bn_reg": reg,
               "test_acc": res["metrics"].get("test_acc"), "val_acc": res["metrics"].get("val_acc"),
               "bn_scale_below_1e-2": float((scales < 1e-2).float().mean()),
@@ -230,7 +221,7 @@ def bn_sparsity(
 
 
 def prune_to_match(
-    exp: dict[str, Any], base_dir: str | Path, darc_finetune_dir: str | Path, match: str, out_dir: str | Path, *,
+    exp: ExperimentLike, base_dir: str | Path, darc_finetune_dir: str | Path, match: str, out_dir: str | Path, *,
     scale: str = "default", pruner: str = "group_l1",
 ) -> dict[str, Any]:
     """Prune the trained base with Torch-Pruning (``pruner``: group L1 magnitude, or ``bn_scale`` from the
@@ -246,8 +237,8 @@ def prune_to_match(
     if (pruner == "bn_scale") != (base_record.get("stage") == "bn_sparsity"):
         raise ValueError(f"pruner {pruner!r} with base {base_dir} (stage {base_record.get('stage')!r}): "
                          "bn_scale prunes the output of `darc peer bn-sparsity`, group_l1 the trained base")
-    begin_stage(exp)
-    torch.set_num_threads(int(exp.get("bench", {}).get("threads") or exp.get("threads") or 1))
+    exp = begin_stage(exp)
+    torch.set_num_threads(exp.timing_threads)
     out = Path(out_dir)
     data = load_data(exp)
     shape = tuple(data.meta.input_shape)
@@ -255,17 +246,18 @@ def prune_to_match(
     darc_model = load_finetuned(darc_finetune_dir).eval()
     darc_result = json.loads((Path(darc_finetune_dir) / RESULT).read_text())
     measure, target = PRUNE_MATCHES.create(match, exp, shape, darc_model)
-    cfg = prune_config(exp)
+    cfg = exp.peers.prune
     t0 = time.perf_counter()
-    pruned = prune_to_target(base, torch.zeros(1, *shape), measure, target, max_ratio=float(cfg["max_ratio"]),
-                             steps=int(cfg["steps"]), global_pruning=bool(cfg["global_pruning"]), pruner=pruner)
+    pruned = prune_to_target(base, torch.zeros(1, *shape), measure, target, max_ratio=cfg.max_ratio,
+                             steps=cfg.steps, global_pruning=cfg.global_pruning, pruner=pruner)
     save_pruned(pruned, out / "pruned")
     tp_class, importance = PRUNER_NAMES[pruner]
     record = {**stage_record(exp, scale, data, "prune", lam=darc_result["lam"]), "match": match,
               "base_seed": base_record.get("base_seed", base_seed_of(base_dir, exp)), "pruned_from": str(base_dir),
               "darc_finetune": str(darc_finetune_dir), "importance": importance, "pruner_name": pruner,
               "pruner": tp_class, "seconds": time.perf_counter() - t0,
-              **{k: cfg[k] for k in ("steps", "max_ratio", "global_pruning")}, **pruned.summary()}
+              "steps": cfg.steps, "max_ratio": cfg.max_ratio, "global_pruning": cfg.global_pruning,
+              **pruned.summary()}
     atomic_write_json(record, out / "prune.json")
     return record
 
@@ -279,13 +271,13 @@ def _pruned_from_base(prune: dict[str, Any]) -> str | None:
 
 
 def prune_finetune(
-    exp: dict[str, Any], prune_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
+    exp: ExperimentLike, prune_dir: str | Path, out_dir: str | Path, *, scale: str = "default",
     progress: bool = True, base_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune a Torch-Pruning network (:func:`prune_to_match`) with :func:`pruned_finetune_recipe`
     (``base_dir``: the trained base it distils from where the recipe does; default: the one it was pruned
     from)."""
-    begin_stage(exp)
+    exp = begin_stage(exp)
     threads = set_threads(exp)
     out = Path(out_dir)
     prune = json.loads((Path(prune_dir) / "prune.json").read_text())
@@ -295,10 +287,10 @@ def prune_finetune(
     model = load_pruned_dir(lambda: base_model(exp, data), Path(prune_dir) / "pruned")
     recipe = pruned_finetune_recipe(exp, len(data.train), pruner)
     teacher = distillation_teacher(exp, recipe, base_dir if base_dir is not None else _pruned_from_base(prune))
-    res = fit(model, data, recipe, out, device=experiment_device(exp), progress=progress, teacher=teacher)
+    res = fit(model, data, recipe, out, device=exp.device, progress=progress, teacher=teacher)
     result = {
         **stage_record(exp, scale, data, role, threads=threads, lam=prune["lam"]),
-        "seed": exp.get("seed", 0), "base_seed": prune.get("base_seed"), "role": role,
+        "seed": exp.seed, "base_seed": prune.get("base_seed"), "role": role,
         "arch_cost": None,
         "matches": f"lam{prune['lam']:g}", "test_acc": res["metrics"].get("test_acc"),
         "val_acc": res["metrics"].get("val_acc"), "test_acc_before_finetune": None,
