@@ -71,9 +71,10 @@ def cmd_gate(args: argparse.Namespace) -> dict:
 
 def cmd_latency_table(args: argparse.Namespace) -> dict:
     from darc.experiment import measure_latency_table
+    from darc.methods import search_config
 
     exp = _experiment(args)
-    if exp.get("search", {}).get("cost_model", "latency") != "latency":
+    if search_config(exp, 0.0).cost_model != "latency":
         raise ValueError("the experiment's search.cost_model is not latency: it reads no latency table")
     report = measure_latency_table(exp, args.out, start_from=args.start_from)
     print(f"wrote {args.out}: base {report['base_total'] * 1e3:.3f} ms, {len(report['slots'])} slots")
