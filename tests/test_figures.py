@@ -52,13 +52,13 @@ def test_each_gates_panel_says_whether_its_live_candidates_settled(tmp_path, mon
 
     trace = {0.0: (0.25, 0.25), 0.5: (0.3, 0.1), 1.0: (0.33, 0.0)}  # y reaches zero in the last half
     dirs = []
-    for lam, late_y in ((1.0, 0.0), (8.0, None)):
+    for lam, moving in ((1.0, True), (8.0, False)):  # dwsep falls to zero at lambda 1, holds at 0.1 at lambda 8
         d = tmp_path / f"lam{lam:g}"
         d.mkdir()
         meta = {"lam": lam, "cost_model": "latency", "model": "wrn16_2", "dataset": "fashion-mnist", "scale": "smoke"}
         (d / "result.json").write_text(json.dumps(meta))
         rows = [{"t": t, "phase": "search", "slot": "s", "candidate": c, "gate": g}
-                for t, (x, y) in trace.items() for c, g in (("original", x), ("dwsep", y if late_y is not None else 0.1))]
+                for t, (x, y) in trace.items() for c, g in (("original", x), ("dwsep", y if moving else 0.1))]
         (d / "gates.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
         dirs.append(d)
     titles = []
