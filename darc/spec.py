@@ -17,8 +17,6 @@ from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
 
-import torch
-
 
 @cache
 def _schema() -> dict[str, Any]:
@@ -159,6 +157,8 @@ class Experiment:
     def timing_threads(self) -> int:
         """Threads every timing runs at: ``bench.threads``, else the experiment's ``threads``, else torch's
         current count."""
+        import torch  # here, so that the reporting layer imports without torch
+
         return int(self.bench.threads or self.threads or torch.get_num_threads())
 
     def section(self, key: str) -> dict[str, Any]:

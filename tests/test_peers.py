@@ -203,7 +203,7 @@ def test_matched_peers_skip_points_that_keep_the_base_architecture(darc_run, tmp
     ref = tmp_path / "reference.json"
     ref.write_text(json.dumps({"lam": 0.0, "val_acc": 0.85, "seed": 0}))
     points = tmp_path / "points.json"
-    record = select_operating_points(runs, ref, {"selection": {"points": {"no_loss": 0.0, "loss_1pct": 0.01}}},
+    record = select_operating_points(runs, ref, {**exp, "selection": {"points": {"no_loss": 0.0, "loss_1pct": 0.01}}},
                                      points)
     assert record["points"] == {"no_loss": 0.1, "loss_1pct": 3.0}
     assert record["changes_base"] == {"no_loss": False, "loss_1pct": True}

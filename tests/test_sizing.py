@@ -34,12 +34,12 @@ def _default_wrn() -> dict:
 def test_twice_as_long_doubles_the_references_images_in_whole_epochs():
     exp = sizing.with_base_epochs(_default_wrn(), 12)
     long = sizing.twice_as_long(exp, 55_000)
-    # 12 epochs of 429 steps x 128, plus the budget's 10 % of them after the base, doubled and rounded up
+    # 12 epochs of 429 steps x 128, plus the budget's share of them after the base (4 %), doubled, rounded up
     base_images = 12 * 429 * 128
-    reference_images = base_images + round(0.10 * base_images)
-    assert exp["finetune"]["budget"] == 0.10
-    assert long["train"]["epochs"] == -(-2 * reference_images // (429 * 128)) == 27
-    assert long["train"]["eval_every"] == 27 and exp["train"]["epochs"] == 12  # the input is not changed
+    reference_images = base_images + round(exp["finetune"]["budget"] * base_images)
+    assert exp["finetune"]["budget"] == 0.04
+    assert long["train"]["epochs"] == -(-2 * reference_images // (429 * 128)) == 25
+    assert long["train"]["eval_every"] == 25 and exp["train"]["epochs"] == 12  # the input is not changed
 
 
 def test_arm_seeds_change_init_and_order_but_not_the_split(tmp_path):

@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> None:
                 ref = json.loads((searched / "result.json").read_text())
                 target = out / name / f"seed{seed}" / f"lam{lam:g}"
                 if not (target / "result.json").exists():
-                    E.search(exp, lam, seed_dir / "base", target, progress=False,
-                             start=start if start.exists() else None)
+                    base = Path(ref.get("base") or seed_dir / "base")  # a shared base lives under the first seed
+                    E.search(exp, lam, base, target, progress=False, start=start if start.exists() else None)
                 new = json.loads((target / "result.json").read_text())
                 changed = flips(ref["kept"], new["kept"])
                 rows.append({"variant": name, "overrides": sets, "seed": seed, "lam": lam, "flips": changed,
