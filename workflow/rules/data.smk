@@ -8,6 +8,7 @@ rule data_check:
         f"{RUNS}/{{exp}}/logs/data.log",
     benchmark:
         f"{BENCHMARKS}/data_check/{{exp}}.tsv"
+    priority: 20  # the bases wait for it, and they are the critical path: before the theory jobs
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
         scale=SCALE,
@@ -26,6 +27,7 @@ rule experiment_config:
         f"{RUNS}/{{exp}}/logs/experiment_config.log",
     benchmark:
         f"{BENCHMARKS}/experiment_config/{{exp}}.tsv"
+    priority: 20  # as data_check
     localrule: True
     params:
         exp=lambda wc: EXPERIMENTS[wc.exp],
