@@ -152,3 +152,17 @@ def test_snakemake_lint_is_clean():
                          timeout=300)
     out = res.stdout + res.stderr
     assert res.returncode == 0 and "Lints for" not in out and "in a good condition" in out, out[-3000:]
+
+
+def test_the_workflow_refuses_to_start_without_the_timing_mutex():
+    """Without profiles/default (`--workflow-profile none`) two timing jobs could time each other:
+    the workflow stops before any job and says how to set the `bench` resource; `--resources bench=1` runs."""
+    profile = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    assert profile["resources"] == ["bench=1"]
+    base = [sys.executable, "-m", "snakemake", "-n", "--nolock", "--cores", "2", "--config", "scale=smoke",
+            "--workflow-profile", "none"]
+    res = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "--resources bench=1" in res.stdout + res.stderr
+    res = subprocess.run(base + ["--resources", "bench=1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+

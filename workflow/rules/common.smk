@@ -11,6 +11,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from darc.config import (
     GATED_START_METHODS, GRID_SEARCH_PEERS, experiment_at_scale, experiment_for_seed, experiment_seeds, peer_seeds,
 )
@@ -20,6 +22,21 @@ SCALE = config.get("scale", "default")
 RESULTS = "results" if SCALE == "default" else f"runs/{SCALE}/results"
 RUNS = f"runs/{SCALE}"
 BENCHMARKS = f"{RUNS}/benchmarks"
+
+
+def check_timing_mutex():
+    """Refuse to start unless the `bench` resource admits one timing job at a time (profiles/default sets
+    it): the latency-matching jobs leave a core to a training job and would otherwise time each other."""
+    bench = workflow.global_resources.get("bench")
+    if bench is None or getattr(bench, "value", bench) != 1:
+        raise WorkflowError(
+            "the timing jobs need the `bench` resource limited to 1 (got "
+            f"{getattr(bench, 'value', bench)!r}): run from the repository root so Snakemake reads "
+            "profiles/default, or pass `--resources bench=1`"
+        )
+
+
+check_timing_mutex()
 
 
 EXPERIMENTS = {
@@ -214,8 +231,15 @@ def gated_start(wc):
 
 
 def is_timing(wc):
-    """A latency match is timed: the job then has the machine to itself."""
+    """A latency match is timed (one timing job at a time: the `bench` resource)."""
     return wc.match == "latency"
+
+
+def matching_threads(wc):
+    """Cores a Torch-Pruning match holds: a latency match all but one, so that one 1-thread training job
+    (the from-scratch peer, on the critical path) runs beside its interleaved A/B timing; the bench, which
+    decides whether the match held, re-times it alone."""
+    return max(1, workflow.cores - 1) if is_timing(wc) else 1
 
 
 def versioned_table(wc):

@@ -94,8 +94,8 @@ rule peer_bn_sparsity:
 
 
 rule peer_prune:
-    """Torch-Pruning of the base until it matches the fine-tuned DARC point on measured latency (alone on the
-    machine, A/B against the DARC network), parameter bytes or MACs: family `tp` group L1 magnitude of the
+    """Torch-Pruning of the base until it matches the fine-tuned DARC point on measured latency (A/B against the
+    DARC network, with at most one training job beside it), parameter bytes or MACs: family `tp` group L1 magnitude of the
     trained base, `tpbn` BN-scale (network slimming) of the sparsity phase's output."""
     input:
         base=prune_start,
@@ -109,7 +109,7 @@ rule peer_prune:
         f"{RUNS}/{{exp}}/logs/seed{{seed}}/prune_{{family}}_{{match}}-lam{{lam}}.log",
     benchmark:
         f"{BENCHMARKS}/peer_prune/{{exp}}_seed{{seed}}_{{family}}_{{match}}-lam{{lam}}.tsv"
-    threads: lambda wc: workflow.cores if is_timing(wc) else 1
+    threads: matching_threads
     resources:
         bench=lambda wc: int(is_timing(wc)),
         gpu=lambda wc: timing_gpus(wc) if is_timing(wc) else 0,
