@@ -1,8 +1,9 @@
 """What would a run's wall time be without some of its jobs? A model over the run's own per-job records.
 
 Reads Snakemake's ``benchmark:`` records of a finished run (``runs/<scale>/benchmarks/<rule>/<job>.tsv``) and
-models its wall time as the timing jobs' seconds (``bench``, and ``peer_prune`` at a latency match: each has
-the machine to itself) plus every other job's seconds over the cores (the 1-thread jobs pack them). Jobs whose
+models its wall time as the timing jobs' seconds (``latency_table`` and ``bench``: each has the machine to
+itself) plus every other job's seconds over the cores (the 1-thread jobs pack them; a latency-matching
+``peer_prune`` job holds all cores but one, which on two cores packs like a 1-thread job). Jobs whose
 ``<rule>/<job>`` matches a ``--drop`` regular expression are left out, to price a config cut before a run
 spends 90 minutes on it. A model, not a run: it ignores the critical path (a long job that starts late) and
 the idle seconds while the DAG waits on a checkpoint; check it against the run's Snakemake "Elapsed time"
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Jobs that run alone on the machine (``threads: workflow.cores``): ``<rule>/<job>`` regular expressions.
-TIMING_JOBS: tuple[str, ...] = (r"^bench/", r"^peer_prune/.*latency")
+TIMING_JOBS: tuple[str, ...] = (r"^bench/", r"^latency_table/")
 
 
 @dataclass(frozen=True)
