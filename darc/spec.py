@@ -84,6 +84,7 @@ class PruneSpec:
 
     match: list[str]
     steps: int
+    refine_steps: int
     max_ratio: float
     global_pruning: bool
     bn_reg: float

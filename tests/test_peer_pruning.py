@@ -85,6 +85,28 @@ def test_stopping_rule_first_step_at_or_below_target(example):
     assert _n_params(none.model) == values[0]
 
 
+
+def test_refinement_redoes_the_crossing_step_in_sub_steps_and_lands_closer(example):
+    """With ``refine_steps`` the step that crossed the target is redone in sub-steps from the network before
+    it: the result still meets the target, is less pruned than the whole step's network, and its trace shows
+    the sub-steps (fractional steps) after the whole steps."""
+    base = _build("wrn16_1")
+    values = [t["measured"] for t in prune_to_target(base, example, _n_params, target=-1.0, steps=8).trace]
+    target = values[3] - 0.25 * (values[3] - values[4])   # a quarter of the way into step 4
+    coarse = prune_to_target(base, example, _n_params, target=target, steps=8)
+    fine = prune_to_target(base, example, _n_params, target=target, steps=8, refine_steps=4)
+    assert coarse.steps_taken == fine.steps_taken == 4 and coarse.sub_steps == 0
+    assert 1 <= fine.sub_steps < 4
+    assert fine.reached and coarse.measured < fine.measured <= target
+    assert fine.measured == _n_params(fine.model)
+    assert 0.9 * 3 / 8 < fine.ratio < 0.9 * 4 / 8
+    steps = [t["step"] for t in fine.trace]
+    assert steps[:5] == [0, 1, 2, 3, 4] and steps[5:] == [3 + j / 4 for j in range(1, fine.sub_steps + 1)]
+    assert fine.summary()["sub_steps"] == fine.sub_steps
+    assert torch.isfinite(fine.model(example)).all() and all(p.requires_grad for p in fine.model.parameters())
+    with pytest.raises(ValueError, match="refine_steps"):
+        prune_to_target(base, example, _n_params, target, refine_steps=-1)
+
 def test_unreachable_target_returns_most_pruned(example):
     base = _build("wrn16_1")
     before = {k: v.clone() for k, v in base.state_dict().items()}

@@ -62,7 +62,9 @@ class PruneResult:
     ``model`` is the pruned copy (eval mode), ``measured`` the measure of ``model``, ``steps_taken`` the
     number of pruning steps applied (0 if the unpruned copy already met the target), ``ratio`` the
     channel ratio scheduled at that step, and ``trace`` one ``{"step", "ratio", "measured"}`` per
-    evaluated step, step 0 (the unpruned copy) first.
+    evaluated step, step 0 (the unpruned copy) first. ``sub_steps``: where the refinement found the target
+    inside the crossing step, how many of its sub-steps ``model`` took (then ``steps_taken - 1`` whole
+    steps plus these; the trace's sub-steps have fractional ``step``), else 0.
     """
 
     model: nn.Module
@@ -72,6 +74,7 @@ class PruneResult:
     steps_taken: int
     ratio: float
     trace: list[dict[str, float]] = field(default_factory=list)
+    sub_steps: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The JSON-able fields (everything but the model)."""
@@ -80,6 +83,7 @@ class PruneResult:
             "target": self.target,
             "reached": self.reached,
             "steps_taken": self.steps_taken,
+            "sub_steps": self.sub_steps,
             "ratio": self.ratio,
             "trace": [dict(t) for t in self.trace],
         }
@@ -147,12 +151,17 @@ def prune_to_target(
     ignored: Callable[[str, nn.Module], bool] | None = None,
     global_pruning: bool = False,
     pruner: str = "group_l1",
+    refine_steps: int = 0,
 ) -> PruneResult:
     """Prune a deep copy of ``model`` step by step until ``measure(copy) <= target``.
 
     ``example_input`` (batch included) is used to trace the dependency graph. The schedule is
     ``steps`` equal steps up to channel ratio ``max_ratio``; ``measure`` is called on the unpruned copy
     and after every step, always in eval mode, and pruning stops at the first value ``<= target``.
+    With ``refine_steps`` > 0 the step that crossed the target is redone from the network before it in
+    that many equal sub-steps (the same pruner, ranking afresh), and the first sub-step at or below the
+    target is kept; where none is (measurement noise), the whole step's network is. One of 40 steps moved
+    latency by 10-25 % in the default run, more than the 5 % a latency match allows.
     ``ignored(name, module)`` marks further layers whose output channels must be kept (their whole
     dependency group is then left alone); the last ``nn.Linear`` is always kept. ``pruner``: a name in
     :data:`PRUNERS`. Never raises for an
@@ -162,50 +171,63 @@ def prune_to_target(
         raise ValueError(f"max_ratio must be in (0, 1), got {max_ratio}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if refine_steps < 0:
+        raise ValueError(f"refine_steps must be >= 0, got {refine_steps}")
 
     pruned = copy.deepcopy(model)
     pruned.eval()
     out_shape = _output_shape(pruned, example_input)
 
-    ignored_layers: list[nn.Module] = []
-    head = _classifier(pruned)
-    if head is not None:
-        ignored_layers.append(head)
-    if ignored is not None:
-        ignored_layers += [m for name, m in pruned.named_modules() if name and ignored(name, m)]
+    def ignored_layers(net: nn.Module) -> list[nn.Module]:
+        layers: list[nn.Module] = []
+        head = _classifier(net)
+        if head is not None:
+            layers.append(head)
+        if ignored is not None:
+            layers += [m for name, m in net.named_modules() if name and ignored(name, m)]
+        return layers
 
-    def evaluate(step: int, ratio: float) -> float:
-        pruned.eval()
-        value = float(measure(pruned))
+    def evaluate(net: nn.Module, step: float, ratio: float) -> float:
+        net.eval()
+        value = float(measure(net))
         trace.append({"step": step, "ratio": ratio, "measured": value})
         return value
 
+    def create(net: nn.Module, share: float, n: int) -> Any:
+        return PRUNERS.create(pruner, net, example_input, global_pruning=global_pruning, pruning_ratio=share,
+                              max_pruning_ratio=share, iterative_steps=n, ignored_layers=ignored_layers(net))
+
     trace: list[dict[str, float]] = []
-    value = evaluate(0, 0.0)
-    step, ratio = 0, 0.0
+    value = evaluate(pruned, 0, 0.0)
+    step, ratio, sub_steps = 0, 0.0, 0
     if value > target:
         # Tracing needs autograd (tp follows grad_fn); record the flags to give them back afterwards.
         grad_flags = {name: p.requires_grad for name, p in pruned.named_parameters()}
         for p in pruned.parameters():
             p.requires_grad_(True)
         with torch.enable_grad():
-            tp_pruner = PRUNERS.create(
-                pruner,
-                pruned,
-                example_input,
-                global_pruning=global_pruning,
-                pruning_ratio=max_ratio,
-                max_pruning_ratio=max_ratio,
-                iterative_steps=steps,
-                ignored_layers=ignored_layers,
-            )
+            tp_pruner = create(pruned, max_ratio, steps)
             for step in range(1, steps + 1):
+                before, before_ratio = (copy.deepcopy(pruned), ratio) if refine_steps else (None, ratio)
                 tp_pruner.step()
                 ratio = float(tp_pruner.per_step_pruning_ratio[step])
-                value = evaluate(step, ratio)
+                value = evaluate(pruned, step, ratio)
                 if value <= target:
                     break
-        del tp_pruner
+            del tp_pruner
+            if before is not None and value <= target:
+                # Redo the crossing step in sub-steps: prune the same share of the original channels from
+                # the network before it (``share`` of what is left there).
+                share = (ratio - before_ratio) / (1.0 - before_ratio)
+                fine = create(before, share, refine_steps)
+                for j in range(1, refine_steps + 1):
+                    fine.step()
+                    sub_ratio = before_ratio + (1.0 - before_ratio) * float(fine.per_step_pruning_ratio[j])
+                    sub_value = evaluate(before, step - 1 + j / refine_steps, sub_ratio)
+                    if sub_value <= target:
+                        pruned, value, ratio, sub_steps = before, sub_value, sub_ratio, j
+                        break
+                del fine
         for name, p in pruned.named_parameters():
             p.requires_grad_(grad_flags.get(name, True))
 
@@ -221,6 +243,7 @@ def prune_to_target(
         steps_taken=step,
         ratio=ratio,
         trace=trace,
+        sub_steps=sub_steps,
     )
 
 

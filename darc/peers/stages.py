@@ -249,14 +249,16 @@ def prune_to_match(
     cfg = exp.peers.prune
     t0 = time.perf_counter()
     pruned = prune_to_target(base, torch.zeros(1, *shape), measure, target, max_ratio=cfg.max_ratio,
-                             steps=cfg.steps, global_pruning=cfg.global_pruning, pruner=pruner)
+                             steps=cfg.steps, refine_steps=cfg.refine_steps, global_pruning=cfg.global_pruning,
+                             pruner=pruner)
     save_pruned(pruned, out / "pruned")
     tp_class, importance = PRUNER_NAMES[pruner]
     record = {**stage_record(exp, scale, data, "prune", lam=darc_result["lam"]), "match": match,
               "base_seed": base_record.get("base_seed", base_seed_of(base_dir, exp)), "pruned_from": str(base_dir),
               "darc_finetune": str(darc_finetune_dir), "importance": importance, "pruner_name": pruner,
               "pruner": tp_class, "seconds": time.perf_counter() - t0,
-              "steps": cfg.steps, "max_ratio": cfg.max_ratio, "global_pruning": cfg.global_pruning,
+              "steps": cfg.steps, "refine_steps": cfg.refine_steps, "max_ratio": cfg.max_ratio,
+              "global_pruning": cfg.global_pruning,
               **pruned.summary()}
     atomic_write_json(record, out / "prune.json")
     return record
