@@ -85,7 +85,6 @@ def test_stopping_rule_first_step_at_or_below_target(example):
     assert _n_params(none.model) == values[0]
 
 
-
 def test_refinement_redoes_the_crossing_step_in_sub_steps_and_lands_closer(example):
     """With ``refine_steps`` the step that crossed the target is redone in sub-steps from the network before
     it: the result still meets the target, is less pruned than the whole step's network, and its trace shows
@@ -106,6 +105,7 @@ def test_refinement_redoes_the_crossing_step_in_sub_steps_and_lands_closer(examp
     assert torch.isfinite(fine.model(example)).all() and all(p.requires_grad for p in fine.model.parameters())
     with pytest.raises(ValueError, match="refine_steps"):
         prune_to_target(base, example, _n_params, target, refine_steps=-1)
+
 
 def test_unreachable_target_returns_most_pruned(example):
     base = _build("wrn16_1")

@@ -165,4 +165,3 @@ def test_the_workflow_refuses_to_start_without_the_timing_mutex():
     assert res.returncode != 0 and "--resources bench=1" in res.stdout + res.stderr
     res = subprocess.run(base + ["--resources", "bench=1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-

@@ -40,12 +40,18 @@ def main(argv: list[str] | None = None) -> None:
     from darc.config import load_experiment
     from darc.inputs import load_data
     from darc.io import atomic_write_json, atomic_write_text
+    from darc.models import create_model
     from darc.peers.loading import load_finetuned
     from darc.peers.pruning import RECORD_NAME, load_pruned_dir
     from darc.peers.stages import prune_to_match
     from darc.spec import Experiment
 
+    def pruned(folder: Path) -> torch.nn.Module:
+        record = json.loads((folder / RECORD_NAME).read_text())
+        return load_pruned_dir(lambda: create_model(record["model_name"], **record["model_kwargs"]), folder).eval()
+
     run, out = Path(args.run), Path(args.out)
+    shape: tuple[int, ...] | None = None
     matches = sorted(run.glob("seed*/tp/latency-lam*/prune.json"))
     if not matches:
         raise SystemExit(f"no latency-matched Torch-Pruning job under {run}/seed*/tp/: pass a finished run's "
@@ -62,15 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         new = json.loads((new_dir / "prune.json").read_text())
         torch.set_num_threads(exp.timing_threads)
         darc = load_finetuned(old["darc_finetune"]).eval()
+        shape = shape or tuple(load_data(exp).meta.input_shape)   # one load: every seed shares the data
 
-        def pruned(folder: Path) -> torch.nn.Module:
-            from darc.models import create_model
-
-            record = json.loads((folder / RECORD_NAME).read_text())
-            return load_pruned_dir(lambda: create_model(record["model_name"], **record["model_kwargs"]),
-                                   folder).eval()
-
-        shape = tuple(load_data(exp).meta.input_shape)
         row: dict[str, Any] = {"seed": seed, "lam": old["lam"], "darc_finetune": old["darc_finetune"]}
         for name, folder, record in (("coarse", old_record_path.parent / "pruned", old),
                                      ("refined", new_dir / "pruned", new)):

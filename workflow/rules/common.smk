@@ -28,11 +28,11 @@ def check_timing_mutex():
     """Refuse to start unless the `bench` resource admits one timing job at a time (profiles/default sets
     it): the latency-matching jobs leave a core to a training job and would otherwise time each other."""
     bench = workflow.global_resources.get("bench")
-    if bench is None or getattr(bench, "value", bench) != 1:
+    limit = getattr(bench, "value", bench)
+    if limit != 1:
         raise WorkflowError(
-            "the timing jobs need the `bench` resource limited to 1 (got "
-            f"{getattr(bench, 'value', bench)!r}): run from the repository root so Snakemake reads "
-            "profiles/default, or pass `--resources bench=1`"
+            f"the timing jobs need the `bench` resource limited to 1 (got {limit!r}): run from the repository "
+            "root so Snakemake reads profiles/default, or pass `--resources bench=1`"
         )
 
 

@@ -95,8 +95,8 @@ rule peer_bn_sparsity:
 
 rule peer_prune:
     """Torch-Pruning of the base until it matches the fine-tuned DARC point on measured latency (A/B against the
-    DARC network, with at most one training job beside it), parameter bytes or MACs: family `tp` group L1 magnitude of the
-    trained base, `tpbn` BN-scale (network slimming) of the sparsity phase's output."""
+    DARC network, with at most one training job beside it), parameter bytes or MACs: family `tp` group L1
+    magnitude of the trained base, `tpbn` BN-scale (network slimming) of the sparsity phase's output."""
     input:
         base=prune_start,
         darc=f"{RUNS}/{{exp}}/seed{{seed}}/finetune/lam{{lam}}/result.json",
