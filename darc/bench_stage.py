@@ -48,6 +48,32 @@ def compare_to_base(
     return row
 
 
+def match_against_darc(
+    darc: nn.Module, peer: nn.Module, input_shape: tuple[int, ...], batch: int, *, threads: int, pairs: int,
+    min_block_time: float, device: str = "cpu",
+) -> dict[str, Any]:
+    """A latency-matched peer timed against the DARC network it was matched to, interleaved A/B in one session:
+    ``match_speedup_b<batch>`` is t(DARC) / t(peer), the peer's speed-up over DARC (1 where the match holds
+    exactly). Two speed-ups over the base timed in separate sessions divide into the same quantity only up to
+    the drift between those sessions, which on a shared machine is as large as the 5 % a match allows."""
+    from darc.bench.latency import compare_latency
+
+    ab = compare_latency(darc, peer, input_shape, batch, pairs=pairs, device=device, threads=threads,
+                         min_block_time=min_block_time)
+    return {f"match_speedup_b{batch}": ab.ratio_median, f"match_speedup_b{batch}_iqr": ab.ratio_iqr}
+
+
+def _matched_darc_dir(result: dict[str, Any]) -> Path | None:
+    """The DARC fine-tune a latency-matched peer was pruned to match (from its ``prune.json``), else None."""
+    if not str(result.get("role", "")).endswith("_latency") or not result.get("pruned"):
+        return None
+    record = Path(result["pruned"]).parent / "prune.json"
+    if not record.exists():
+        return None
+    darc_dir = json.loads(record.read_text()).get("darc_finetune")
+    return Path(darc_dir) if darc_dir else None
+
+
 def peak_memory_columns(
     base: nn.Module, compressed: dict[str, nn.Module], input_shape: tuple[int, ...], batch_sizes: list[int],
     threads: int, device: str = "cpu", *, resident: bool = True,
@@ -116,6 +142,7 @@ def bench(
     memory = peak_memory_columns(base, distinct, shape, batch_sizes, threads, device=device,
                                  resident=b.peak_memory)
     measured: dict[str, dict[str, Any]] = {}
+    matched: dict[tuple[str, str], dict[str, Any]] = {}  # (DARC's architecture, the peer's): timed once
     prov = {k: v for k, v in stage_record(exp, scale, data, "bench", threads=threads).items() if k != "config"}
     rows = []
     for key, (res, _) in runs.items():
@@ -141,6 +168,17 @@ def bench(
                 pairs=b.pairs, min_block_time=b.min_block_time, device=device,
             )
         row.update(measured[first[key]])
+        darc_dir = _matched_darc_dir(res)
+        if darc_dir is not None:
+            darc_model = next((m for k, (_, m) in runs.items() if Path(k).resolve() == darc_dir.resolve()), None)
+            if darc_model is None:
+                darc_model = load_finetuned(darc_dir).eval()
+            pair = (architecture_signature(darc_model), signature[key])
+            if pair not in matched:
+                matched[pair] = match_against_darc(
+                    darc_model, runs[key][1], shape, exp.cost_batch_size, threads=threads, pairs=b.pairs,
+                    min_block_time=b.min_block_time, device=device)
+            row.update(matched[pair])
         row["timed_as"] = first[key]  # the run whose measurement this row carries (itself, or one of its architecture)
         row.update(memory[first[key]])
         row.update(prov)

@@ -227,3 +227,27 @@ def test_a_latency_match_outside_five_percent_in_the_bench_is_not_matched_and_re
     assert tp["curve_change_vs_darc"] == pytest.approx(want - 0.9265)
     bn = table[table.role == "tpbn_latency"].iloc[0]
     assert bn["match_holds"] and bn["verdict_vs_darc"] in ("loss", "no change")
+
+
+def test_a_latency_match_timed_against_darc_in_the_bench_is_judged_on_that_timing(tmp_path):
+    """The bench's direct A/B against DARC's network (``match_speedup_b<batch>``) decides the match; the two
+    speed-ups over the base, timed in separate sessions, are only reported beside it."""
+    from darc.reporting import operating_point_table
+
+    def row(role, seed, lam, acc, sp, direct=None):
+        return {"role": role, "seed": seed, "lam": lam, "val_acc": acc, "test_acc": acc, "speedup_b64": sp,
+                "match_speedup_b64": direct}
+
+    runs = pd.DataFrame([
+        row("reference", s, 0.0, 0.94, 1.0) for s in (0, 1)] + [
+        row("darc", s, 1.0, 0.93 + s / 1000, 1.41) for s in (0, 1)] + [
+        row("tp_latency", 0, 1.0, 0.935, 1.62, 1.01), row("tp_latency", 1, 1.0, 0.936, 1.60, 1.03)])
+    table = operating_point_table(runs, {"loss_1pct": 1.0}, batch=64)
+    tp = table[table.role == "tp_latency"].iloc[0]
+    assert tp["match_timed_against_darc"] and tp["match_holds"]
+    assert tp["match_ratio"] == pytest.approx(1.02)
+    assert tp["match_ratio_via_base"] == pytest.approx(1.61 / 1.41)  # 14 % apart: would not have held
+    assert tp["verdict_vs_darc"] != "not matched"
+    runs.loc[runs.role == "tp_latency", "match_speedup_b64"] = [1.10, 1.12]
+    tp = operating_point_table(runs, {"loss_1pct": 1.0}, batch=64).query("role == 'tp_latency'").iloc[0]
+    assert not tp["match_holds"] and tp["verdict_vs_darc"] == "not matched"

@@ -157,3 +157,32 @@ def test_bench_helpers_pass_the_device_to_the_measurements(monkeypatch):
     assert seen == [("latency", "cuda"), ("latency", "cuda"), ("tensor memory", "cuda"), ("tensor memory", "cuda"),
                     ("memory", "cuda")]
     assert row["speedup_b8"] == 1.5
+
+
+def test_bench_times_a_latency_match_against_the_darc_network_it_was_matched_to(monkeypatch, tmp_path):
+    """A latency-matched peer gets a direct A/B against DARC's network at the protocol's batch
+    (``match_speedup_b<batch>``), timed once per pair of architectures; other runs get none."""
+    timed = []
+
+    def direct(darc, peer, shape, batch, *, threads, pairs, min_block_time, device="cpu"):
+        timed.append((darc.out_features, peer.out_features, batch))
+        return {f"match_speedup_b{batch}": 1.02, f"match_speedup_b{batch}_iqr": 0.01}
+
+    shapes = {"ft1": (2, 2), "ft2": (2, 3), "tp0": (2, 5), "tp1": (2, 5)}
+    monkeypatch.setattr(B, "compare_to_base", lambda *a, **k: {"speedup_b1": 1.5})
+    monkeypatch.setattr(B, "peak_memory_columns", lambda base, compressed, *a, **k: {c: {} for c in compressed})
+    monkeypatch.setattr(B, "match_against_darc", direct)
+    monkeypatch.setattr(B, "load_base", lambda exp, d: nn.Identity())
+    monkeypatch.setattr(B, "load_finetuned", lambda d: nn.Linear(*shapes[Path(d).name]))
+    base, runs = _fake_runs(tmp_path)
+    for seed, name in enumerate(("tp0", "tp1")):  # two seeds' matches of ft1, one architecture
+        (tmp_path / name / "pruned").mkdir(parents=True)
+        (tmp_path / name / "prune.json").write_text(json.dumps({"darc_finetune": str(runs[0])}))
+        (tmp_path / name / "result.json").write_text(json.dumps({
+            "seed": seed, "lam": 1.0, "role": "tp_latency", "test_acc": 0.9, "val_acc": 0.9,
+            "test_acc_before_finetune": None, "kept": {}, "pruned": str(tmp_path / name / "pruned")}))
+    rows = B.bench(EXP, base, [*runs, tmp_path / "tp0", tmp_path / "tp1"], tmp_path / "b.csv")
+    assert timed == [(2, 5, 1)]  # search.cost_batch_size defaults to 1; the second seed reuses the timing
+    by_role = {r["role"]: r for r in rows}
+    assert by_role["tp_latency"]["match_speedup_b1"] == 1.02
+    assert "match_speedup_b1" not in by_role["darc"]

@@ -247,7 +247,8 @@ def test_torch_pruning_peer_matches_darc_and_reads_back_plain(darc_run, tmp_path
     measure = param_bytes_measure() if match == "params" else macs_measure((3, 8, 8))
     assert rec["match"] == match and rec["target"] == measure(darc_model)
     assert rec["reached"] and rec["measured"] <= rec["target"]
-    assert all(a["measured"] >= b["measured"] for a, b in zip(rec["trace"], rec["trace"][1:]))
+    coarse = [t for t in rec["trace"] if float(t["step"]).is_integer()]  # refinement's sub-steps: 5.125, ...
+    assert all(a["measured"] >= b["measured"] for a, b in zip(coarse, coarse[1:]))
     res = stages.prune_finetune(exp, tmp_path / "tp", tmp_path / "tp_ft", progress=False)
     assert res["role"] == f"tp_{match}" and res["match_reached"]
     model = load_finetuned(tmp_path / "tp_ft")
@@ -268,8 +269,8 @@ def test_latency_match_stops_at_the_darc_network_with_an_injected_timer(darc_run
 
     monkeypatch.setitem(stages.PRUNE_MATCHES._table, "latency", fake_latency)
     rec = stages.prune_to_match(exp, out / "base", tmp_path / "darc_ft", "latency", tmp_path / "tp")
-    ratios = [t["measured"] for t in rec["trace"]]
-    assert rec["reached"] and ratios[-1] <= 1.0 and all(r > 1.0 for r in ratios[:-1])
+    before = [t["measured"] for t in rec["trace"] if t["ratio"] < rec["ratio"]]
+    assert rec["reached"] and rec["measured"] <= 1.0 and before and all(r > 1.0 for r in before)
 
 
 def test_bn_scale_peer_sparsifies_prunes_to_match_and_splits_darcs_budget(darc_run, tmp_path):
