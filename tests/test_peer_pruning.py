@@ -107,6 +107,25 @@ def test_refinement_redoes_the_crossing_step_in_sub_steps_and_lands_closer(examp
         prune_to_target(base, example, _n_params, target, refine_steps=-1)
 
 
+def test_a_refining_sub_step_lies_between_the_networks_before_and_after_the_whole_step(example):
+    """No layer narrower at a sub-step than after the whole step, none wider than before it: with 24 steps the
+    narrow layers keep their width through some steps, and a sub-step must not take a channel from them."""
+    base = _build("wrn16_1")
+    values = [t["measured"] for t in prune_to_target(base, example, _n_params, target=-1.0, steps=24).trace]
+    for k in (5, 6, 7):
+        target = values[k - 1] - 0.1 * (values[k - 1] - values[k])
+        before = prune_to_target(base, example, _n_params, target=values[k - 1], steps=24)
+        whole = prune_to_target(base, example, _n_params, target=target, steps=24)
+        fine = prune_to_target(base, example, _n_params, target=target, steps=24, refine_steps=8)
+        assert fine.sub_steps >= 1 and whole.steps_taken == fine.steps_taken == k
+        widths = [_widths(m.model) for m in (before, fine, whole)]
+        assert all(widths[0][n] >= widths[1][n] >= widths[2][n] for n in widths[0]), k
+
+
+def _widths(model: torch.nn.Module) -> dict[str, int]:
+    return {name: m.out_channels for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+
+
 def test_unreachable_target_returns_most_pruned(example):
     base = _build("wrn16_1")
     before = {k: v.clone() for k, v in base.state_dict().items()}
