@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from darc.inputs import load_base, load_data
+from darc.match_timing import match_against_darc
 from darc.peers.loading import load_finetuned
 from darc.recipe import RECIPE_COLUMNS
 from darc.records import PEER_COLUMNS, RESULT, begin_stage, stage_record
@@ -46,21 +47,6 @@ def compare_to_base(
         row[f"speedup_b{b}"] = ab.ratio_median
         row[f"speedup_b{b}_iqr"] = ab.ratio_iqr
     return row
-
-
-def match_against_darc(
-    darc: nn.Module, peer: nn.Module, input_shape: tuple[int, ...], batch: int, *, threads: int, pairs: int,
-    min_block_time: float, device: str = "cpu",
-) -> dict[str, Any]:
-    """A latency-matched peer timed against the DARC network it was matched to, interleaved A/B in one session:
-    ``match_speedup_b<batch>`` is t(DARC) / t(peer), the peer's speed-up over DARC (1 where the match holds
-    exactly). Two speed-ups over the base timed in separate sessions divide into the same quantity only up to
-    the drift between those sessions, which on a shared machine is as large as the 5 % a match allows."""
-    from darc.bench.latency import compare_latency
-
-    ab = compare_latency(darc, peer, input_shape, batch, pairs=pairs, device=device, threads=threads,
-                         min_block_time=min_block_time)
-    return {f"match_speedup_b{batch}": ab.ratio_median, f"match_speedup_b{batch}_iqr": ab.ratio_iqr}
 
 
 def _matched_darc_dir(result: dict[str, Any]) -> Path | None:
@@ -177,7 +163,8 @@ def bench(
             if pair not in matched:
                 matched[pair] = match_against_darc(
                     darc_model, runs[key][1], shape, exp.cost_batch_size, threads=threads, pairs=b.pairs,
-                    min_block_time=b.min_block_time, device=device)
+                    min_block_time=b.min_block_time, device=device, sessions=b.match_sessions,
+                    darc_dir=darc_dir, peer_dir=key)
             row.update(matched[pair])
         row["timed_as"] = first[key]  # the run whose measurement this row carries (itself, or one of its architecture)
         row.update(memory[first[key]])

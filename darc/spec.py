@@ -61,6 +61,7 @@ class BenchSpec:
     pairs: int
     min_block_time: float
     peak_memory: bool
+    match_sessions: int = 5
     threads: int | None = None
     backends: list[str] | None = None
 

@@ -164,7 +164,9 @@ def test_bench_times_a_latency_match_against_the_darc_network_it_was_matched_to(
     (``match_speedup_b<batch>``), timed once per pair of architectures; other runs get none."""
     timed = []
 
-    def direct(darc, peer, shape, batch, *, threads, pairs, min_block_time, device="cpu"):
+    def direct(darc, peer, shape, batch, *, threads, pairs, min_block_time, device="cpu", sessions, darc_dir,
+               peer_dir):
+        assert sessions == 5 and Path(darc_dir).name == "ft1" and Path(peer_dir).name == "tp0"
         timed.append((darc.out_features, peer.out_features, batch))
         return {f"match_speedup_b{batch}": 1.02, f"match_speedup_b{batch}_iqr": 0.01}
 

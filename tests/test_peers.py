@@ -314,3 +314,22 @@ def test_cost_model_ablations_keep_darcs_candidates(method, cost_model):
     cfg = E.search_config(exp, 1.0, method=method)
     assert cfg.cost_model == cost_model and cfg.latency_table is None
     assert cfg.candidates == E.search_config(exp, 1.0).candidates == ["original", "narrow"]
+
+
+def test_a_match_timed_in_fresh_processes_loads_both_networks_there_and_reads_the_median(darc_run, tmp_path):
+    """``bench.match_sessions`` > 1: each session is a ``python -m darc.match_timing`` child that loads both
+    fine-tuned networks from their folders; the result is the median over sessions, with their range."""
+    from darc.match_timing import match_against_darc
+
+    exp, out = darc_run
+    E.finetune_search(exp, out / "search", tmp_path / "darc_ft", progress=False)
+    net = load_finetuned(tmp_path / "darc_ft").eval()
+    row = match_against_darc(net, net, (3, 8, 8), 2, threads=1, pairs=2, min_block_time=0.001, sessions=2,
+                             darc_dir=tmp_path / "darc_ft", peer_dir=tmp_path / "darc_ft")
+    assert row["match_sessions"] == 2 and 0.5 < row["match_speedup_b2"] < 2.0
+    assert row["match_speedup_b2_range"] >= 0.0 and row["match_speedup_b2_iqr"] >= 0.0
+    with pytest.raises(ValueError, match="darc_dir and peer_dir"):
+        match_against_darc(net, net, (3, 8, 8), 2, threads=1, pairs=2, min_block_time=0.001, sessions=2)
+    with pytest.raises(RuntimeError, match="timing session"):  # a child that fails says so, with its stderr
+        match_against_darc(net, net, (3, 8, 8), 2, threads=1, pairs=2, min_block_time=0.001, sessions=2,
+                           darc_dir=tmp_path / "missing", peer_dir=tmp_path / "darc_ft")
