@@ -21,8 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-#: How far from DARC's latency a match may land (the bench's rule).
-TOLERANCE = 0.05
+from darc.selection import MATCH_TOLERANCE as TOLERANCE  # the bench's rule
 
 
 def main(argv: list[str] | None = None) -> None:
